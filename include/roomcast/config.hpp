@@ -1,0 +1,29 @@
+// roomcast configuration: every field is a command-line flag (src/server/flags.cpp parses argv into it).
+// A flag and its field share words; the unit is in the name.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace roomcast {
+
+enum class LogLevel : std::uint8_t { error, warn, info, debug };
+
+struct Config {
+    std::string listen = "127.0.0.1:8080";           // --listen ADDR:PORT (IPv4 or [IPv6]; port 0 = any)
+    unsigned threads = 0;                             // --threads; 0 = one per online CPU
+    bool pin = false;                                 // --pin: reactor i on CPU i
+    std::size_t max_connections = 100'000;            // --max-connections (whole server)
+    std::size_t max_message_bytes = 16u << 20;        // --max-message-size (whole message, all fragments)
+    std::size_t max_header_bytes = 8192;              // --max-header-bytes (request line + headers)
+    std::uint32_t handshake_timeout_ms = 5'000;       // --handshake-timeout
+    std::uint32_t idle_timeout_ms = 60'000;           // --idle-timeout (0 = never)
+    std::uint32_t ping_interval_ms = 30'000;          // --ping-interval (0 = no server pings)
+    std::uint32_t drain_timeout_ms = 5'000;           // --drain-timeout (SIGTERM/SIGINT)
+    std::vector<std::string> subprotocols;            // --subprotocols a,b
+    LogLevel log_level = LogLevel::info;              // --log-level error|warn|info|debug
+    std::string simd = "auto";                        // --simd auto|scalar|sse2|avx2|avx512
+};
+
+}  // namespace roomcast

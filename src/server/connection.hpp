@@ -1,0 +1,46 @@
+// One client connection: its state machine and the little it owns (parser state, a partial request
+// head, a send backlog). Connections live in a reactor's slab and are touched only by that reactor.
+#pragma once
+#include <cstdint>
+
+#include "net/timer_wheel.hpp"
+#include "util/byte_buffer.hpp"
+#include "ws/frame_parser.hpp"
+
+namespace roomcast::server {
+
+enum class ConnState : std::uint8_t {
+    free,       // slot unused
+    http,       // reading an HTTP request (plain or upgrade)
+    websocket,  // open WebSocket
+    closing,    // we sent a close frame and wait for the peer's (drain, idle): data is discarded
+    lingering,  // close handshake done or connection failed: FIN sent once the backlog is out,
+                // input discarded until the peer's EOF or the linger timer
+};
+
+enum class Route : std::uint8_t { none, echo };
+
+struct Connection {
+    net::TimerNode timer;             // handshake, idle/ping, close and linger deadlines
+    ws::ParserState parser;           // frame parser (WebSocket states)
+    util::ByteBuffer* head = nullptr;     // a request head split across reads (http state)
+    util::ByteBuffer* backlog = nullptr;  // bytes the kernel has not taken yet
+    std::uint64_t last_rx_ms = 0;     // last time the peer sent anything
+    std::uint64_t last_ping_ms = 0;   // last server ping
+    int fd = -1;
+    std::uint32_t generation = 0;     // bumps on every reuse of the slot: stale epoll events are dropped
+    std::uint32_t index = 0;          // slot in the reactor's slab
+    std::uint32_t next_free = 0;      // slab free list link while free
+    ConnState state = ConnState::free;
+    Route route = Route::none;
+    std::uint8_t epoll_events = 0;    // registered: bit0 = EPOLLIN, bit1 = EPOLLOUT
+    bool read_paused = false;         // backlog over the high-water mark: stop reading
+    bool shutdown_pending = false;    // send FIN once the backlog is flushed
+    bool keep_alive = true;           // plain HTTP: keep the connection after this response
+    bool counted_ws = false;          // included in the reactor's WebSocket count
+    bool counted_open = false;        // included in Shared::open_connections (the --max-connections cap)
+    bool peer_eof = false;            // the peer half-closed while our last bytes were still queued
+    bool dead = false;                // closed this turn, freed at the end of it
+};
+
+}  // namespace roomcast::server

@@ -1,0 +1,47 @@
+#include "server/http_responses.hpp"
+
+#include <cstdio>
+
+#include "server/worker.hpp"
+
+namespace roomcast::server {
+
+const char* reason_phrase(int status) noexcept {
+    switch (status) {
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 426: return "Upgrade Required";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
+    }
+}
+
+std::string health_json(const Shared& shared, std::uint64_t now_ms) {
+    std::string reactors;
+    std::uint64_t ws_total = 0, sockets = 0;
+    for (const Worker* w : shared.workers) {
+        const std::uint32_t n = w->websocket_count();
+        ws_total += n;
+        sockets += w->connection_count();
+        char item[64];
+        std::snprintf(item, sizeof item, "%s{\"id\":%u,\"connections\":%u}", reactors.empty() ? "" : ",", w->id(), n);
+        reactors += item;
+    }
+    char head[160];
+    std::snprintf(head, sizeof head, "{\"status\":\"ok\",\"uptime_s\":%.3f,\"connections\":%llu,\"sockets\":%llu,\"reactors\":[",
+                  static_cast<double>(now_ms - shared.start_ms) / 1000.0, static_cast<unsigned long long>(ws_total),
+                  static_cast<unsigned long long>(sockets));
+    return std::string(head) + reactors + "]}\n";
+}
+
+}  // namespace roomcast::server

@@ -1,0 +1,692 @@
+#include "server/worker.hpp"
+
+#include <sys/eventfd.h>
+#include <time.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdio>
+#include <cstring>
+#include <type_traits>
+
+#include "http/handshake.hpp"
+#include "net/clock.hpp"
+#include "http/request_parser.hpp"
+#include "server/http_responses.hpp"
+#include "util/log.hpp"
+#include "ws/frame_parser.hpp"
+
+namespace roomcast::server {
+
+static_assert(std::is_standard_layout_v<Connection>);
+static_assert(offsetof(Connection, timer) == 0, "timer callbacks recover the connection from its node");
+
+namespace {
+
+using net::monotonic_ms;
+
+constexpr std::uint8_t ev_in = 1;
+constexpr std::uint8_t ev_out = 2;
+constexpr std::uint64_t never = ~std::uint64_t{0};
+
+}  // namespace
+
+// Echo: every message back with the same opcode, as one frame; pings answered with pongs.
+struct EchoHandler {
+    Worker& w;
+    Connection& c;
+    bool on_message(ws::Opcode op, std::span<std::byte> payload) noexcept {
+        w.out_frame(c, static_cast<std::uint8_t>(op), payload.data(), payload.size());
+        return !c.dead;
+    }
+    bool on_ping(std::span<std::byte> payload) noexcept {
+        w.out_frame(c, static_cast<std::uint8_t>(ws::Opcode::pong), payload.data(), payload.size());
+        return !c.dead;
+    }
+    bool on_pong(std::span<std::byte>) noexcept { return true; }  // §5.5.3: unsolicited pongs are ignored
+    bool on_close(std::uint16_t code, std::span<std::byte>) noexcept {
+        // §5.5.1: reply with a close frame, echoing the status code; no code received -> empty close.
+        if (code == 1005) w.out_frame(c, static_cast<std::uint8_t>(ws::Opcode::close), nullptr, 0);
+        else w.out_close_frame(c, code, {});
+        w.linger(c);
+        return false;
+    }
+};
+
+// After we sent a close frame: the peer's data is discarded until its close arrives (§7.1.1).
+struct DiscardHandler {
+    Worker& w;
+    Connection& c;
+    bool on_message(ws::Opcode, std::span<std::byte>) noexcept { return true; }
+    bool on_ping(std::span<std::byte>) noexcept { return true; }  // nothing is sent after a close frame
+    bool on_pong(std::span<std::byte>) noexcept { return true; }
+    bool on_close(std::uint16_t, std::span<std::byte>) noexcept {
+        w.linger(c);
+        return false;
+    }
+};
+
+Worker::Worker(unsigned id, Shared& shared, int listen_fd)
+    : id_(id), shared_(shared), cfg_(*shared.cfg), listen_fd_(listen_fd), wheel_(monotonic_ms()) {
+    now_ms_ = monotonic_ms();
+    epfd_.reset(::epoll_create1(EPOLL_CLOEXEC));
+    wake_fd_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    read_mem_ = std::make_unique<std::byte[]>(read_buffer_bytes + 2 * read_padding_bytes);
+    rbuf_ = read_mem_.get() + read_padding_bytes;
+    scratch_ = std::make_unique<std::byte[]>(scratch_bytes);
+    pool_.reserve_slots();
+    closed_.reserve(1024);
+    net::sys::epoll_set(epfd_.get(), EPOLL_CTL_ADD, wake_fd_.get(), EPOLLIN, epoll_key(wake_slot, 0));
+    if (net::sys::epoll_set(epfd_.get(), EPOLL_CTL_ADD, listen_fd_.get(), EPOLLIN, epoll_key(listener_slot, 0)) == 0)
+        listening_ = true;
+}
+
+Worker::~Worker() {
+    for (std::uint32_t i = 0; i < slots_used_; ++i) {
+        Connection& c = slot(i);
+        if (c.state != ConnState::free && !c.dead) close_now(c);
+    }
+    reap();
+}
+
+void Worker::wake() noexcept {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] ssize_t r = ::write(wake_fd_.get(), &one, sizeof one);
+}
+
+Connection* Worker::alloc_connection() noexcept {
+    if (free_head_ == 0xFFFFFFFFu) {
+        if (slots_used_ == chunks_.size() * chunk_size) {
+            auto chunk = std::unique_ptr<Connection[]>(new (std::nothrow) Connection[chunk_size]);
+            if (!chunk) return nullptr;
+            chunks_.push_back(std::move(chunk));
+        }
+        Connection& c = slot(slots_used_);
+        c.index = slots_used_++;
+        return &c;
+    }
+    Connection& c = slot(free_head_);
+    free_head_ = c.next_free;
+    return &c;
+}
+
+void Worker::run() noexcept {
+    for (;;) {
+        int timeout = wheel_.ms_until_next(now_ms_);
+        if (stopping_ || accept_paused_until_ms_) timeout = (timeout < 0 || timeout > 50) ? 50 : timeout;
+        const int n = net::sys::epoll_wait_for(epfd_.get(), events_, static_cast<int>(std::size(events_)), timeout);
+        now_ms_ = monotonic_ms();
+        for (int i = 0; i < n; ++i) {
+            const std::uint64_t key = events_[i].data.u64;
+            const auto s = static_cast<std::uint32_t>(key);
+            if (s == listener_slot) {
+                on_accept();
+            } else if (s == wake_slot) {
+                std::uint64_t v;
+                [[maybe_unused]] ssize_t r = ::read(wake_fd_.get(), &v, sizeof v);
+                if (shared_.stopping.load(std::memory_order_acquire) && !stopping_) begin_stop();
+            } else {
+                Connection& c = slot(s);
+                if (c.generation != static_cast<std::uint32_t>(key >> 32) || c.state == ConnState::free || c.dead)
+                    continue;  // a stale event for a slot closed earlier this turn
+                on_event(c, events_[i].events);
+            }
+        }
+        wheel_.advance(now_ms_, [this](net::TimerNode& node) {
+            Connection& c = *reinterpret_cast<Connection*>(&node);
+            if (!c.dead) on_timer(c);
+        });
+        reap();
+        if (accept_paused_until_ms_ && now_ms_ >= accept_paused_until_ms_ && !stopping_) {
+            accept_paused_until_ms_ = 0;
+            if (net::sys::epoll_set(epfd_.get(), EPOLL_CTL_ADD, listen_fd_.get(), EPOLLIN,
+                                    epoll_key(listener_slot, 0)) == 0)
+                listening_ = true;
+        }
+        if (!stopping_ && shared_.stopping.load(std::memory_order_acquire)) begin_stop();
+        if (stopping_) {
+            if (live_ == 0) break;
+            if (now_ms_ >= drain_deadline_ms_) {
+                for (std::uint32_t i = 0; i < slots_used_; ++i) {
+                    Connection& c = slot(i);
+                    if (c.state != ConnState::free && !c.dead) close_now(c);
+                }
+                reap();
+                break;
+            }
+        }
+    }
+}
+
+void Worker::begin_stop() noexcept {
+    stopping_ = true;
+    drain_deadline_ms_ = now_ms_ + cfg_.drain_timeout_ms;
+    if (listening_) {
+        net::sys::epoll_set(epfd_.get(), EPOLL_CTL_DEL, listen_fd_.get(), 0, 0);
+        listening_ = false;
+    }
+    listen_fd_.reset();
+    for (std::uint32_t i = 0; i < slots_used_; ++i) {
+        Connection& c = slot(i);
+        if (c.state == ConnState::free || c.dead) continue;
+        if (c.state == ConnState::http) close_now(c);
+        else if (c.state == ConnState::websocket) start_close(c, 1001, "server shutting down", cfg_.drain_timeout_ms);
+    }
+}
+
+void Worker::on_accept() noexcept {
+    for (int i = 0; i < 64; ++i) {
+        sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        const int fd = net::sys::accept_nb(listen_fd_.get(), &ss, &len);
+        if (fd < 0) {
+            if (fd == -EAGAIN || fd == -EWOULDBLOCK) return;
+            if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM) {
+                // Out of descriptors: stop accepting for a moment instead of spinning on a readable listener.
+                ROOMCAST_LOG(warn, "reactor %u: accept: %s; pausing accepts for 100 ms\n", id_, std::strerror(-fd));
+                net::sys::epoll_set(epfd_.get(), EPOLL_CTL_DEL, listen_fd_.get(), 0, 0);
+                listening_ = false;
+                accept_paused_until_ms_ = now_ms_ + 100;
+                return;
+            }
+            continue;  // ECONNABORTED and friends: that one connection is gone
+        }
+        net::sys::set_nodelay(fd);
+        Connection* cp = alloc_connection();
+        if (!cp) {
+            net::sys::close_fd(fd);
+            continue;
+        }
+        Connection& c = *cp;
+        const std::uint32_t gen = c.generation;
+        const std::uint32_t index = c.index;
+        c.~Connection();
+        new (&c) Connection();
+        c.generation = gen;
+        c.index = index;
+        c.fd = fd;
+        c.last_rx_ms = now_ms_;
+        c.last_ping_ms = now_ms_;
+        ++live_;
+        conn_count_.fetch_add(1, std::memory_order_relaxed);
+        const bool over_cap = shared_.open_connections.fetch_add(1, std::memory_order_relaxed) >= cfg_.max_connections;
+        c.counted_open = true;
+        c.state = ConnState::http;
+        if (net::sys::epoll_set(epfd_.get(), EPOLL_CTL_ADD, fd, EPOLLIN, epoll_key(c.index, c.generation)) < 0) {
+            close_now(c);
+            continue;
+        }
+        c.epoll_events = ev_in;
+        if (over_cap) {
+            // At the cap: answer 503 and close; the connection stops counting at once.
+            shared_.open_connections.fetch_sub(1, std::memory_order_relaxed);
+            c.counted_open = false;
+            c.keep_alive = false;
+            out_http(c, 503, "Retry-After: 1\r\n", "text/plain", "connection limit reached (--max-connections)\n");
+            linger(c);
+            continue;
+        }
+        wheel_.schedule(c.timer, now_ms_ + cfg_.handshake_timeout_ms);
+    }
+}
+
+void Worker::on_event(Connection& c, std::uint32_t events) noexcept {
+    if (events & EPOLLOUT) on_writable(c);
+    if (!c.dead && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) on_readable(c);
+}
+
+void Worker::on_readable(Connection& c) noexcept {
+    for (int round = 0; round < 4 && !c.dead && !c.read_paused; ++round) {
+        const ssize_t r = net::sys::recv_some(c.fd, rbuf_, read_buffer_bytes);
+        if (r > 0) {
+            c.last_rx_ms = now_ms_;
+            handle_bytes(c, rbuf_, static_cast<std::size_t>(r));
+            if (!c.dead) flush(c);
+            if (static_cast<std::size_t>(r) < read_buffer_bytes) return;  // drained (level-triggered)
+            continue;
+        }
+        if (r == -EAGAIN || r == -EWOULDBLOCK) return;
+        if (r == 0 && c.backlog && !c.backlog->empty() && c.state == ConnState::lingering) {
+            // The peer half-closed; our close reply is still queued: finish sending it first.
+            c.peer_eof = true;
+            c.read_paused = true;
+            update_events(c);
+            return;
+        }
+        close_now(c);  // EOF (abnormal closure if no close handshake happened) or a socket error
+        return;
+    }
+}
+
+void Worker::on_writable(Connection& c) noexcept { flush_backlog(c); }
+
+void Worker::handle_bytes(Connection& c, std::byte* p, std::size_t n) noexcept {
+    switch (c.state) {
+    case ConnState::http:
+        handle_http(c, p, n);
+        break;
+    case ConnState::websocket:
+        handle_ws(c, p, n);
+        break;
+    case ConnState::closing: {
+        DiscardHandler h{*this, c};
+        const ws::ParserLimits lim{cfg_.max_message_bytes, 0};
+        const ws::ParseOutcome o = ws::parse_frames(c.parser, p, n, lim, pool_, h);
+        if (o.result == ws::ParseResult::failed || o.result == ws::ParseResult::no_memory) linger(c);
+        break;
+    }
+    case ConnState::lingering:
+    case ConnState::free:
+        break;  // input after the close handshake is discarded
+    }
+}
+
+void Worker::handle_http(Connection& c, std::byte* p, std::size_t n) noexcept {
+    std::byte* data = p;
+    std::size_t len = n;
+    if (c.head) {
+        if (!c.head->append(p, n)) {
+            close_now(c);
+            return;
+        }
+        data = c.head->data();
+        len = c.head->size();
+    }
+    std::size_t off = 0;
+    while (off < len && c.state == ConnState::http && !c.dead) {
+        std::size_t consumed = 0;
+        if (!handle_request(c, data + off, len - off, consumed)) break;
+        off += consumed;
+    }
+    if (c.state == ConnState::http && !c.dead) {
+        if (off == len) {
+            pool_.release(c.head);
+            c.head = nullptr;
+        } else if (c.head) {
+            c.head->consume(off);
+        } else if (!(c.head = pool_.acquire()) || !c.head->append(data + off, len - off)) {
+            close_now(c);
+        }
+        return;
+    }
+    // Upgraded: the bytes after the request head are the first frames.
+    if (c.state == ConnState::websocket && off < len) handle_ws(c, data + off, len - off);
+    pool_.release(c.head);
+    c.head = nullptr;
+}
+
+// One request. Returns false if the head is not complete yet; else `consumed` = its size.
+bool Worker::handle_request(Connection& c, std::byte* p, std::size_t n, std::size_t& consumed) noexcept {
+    http::Request req;
+    http::ParseError perr = http::ParseError::none;
+    const std::string_view text(reinterpret_cast<const char*>(p), n);
+    const http::ParseStatus st = http::parse_request(text, cfg_.max_header_bytes, req, perr);
+    if (st == http::ParseStatus::need_more) return false;
+    consumed = n;
+    c.keep_alive = false;
+    if (st == http::ParseStatus::failed) {
+        out_http(c, http::http_status(perr), "", "text/plain", std::string(http::describe(perr)) + "\n");
+        linger(c);
+        return true;
+    }
+    consumed = req.head_bytes;
+    // Keep-alive for plain requests: HTTP/1.1 unless "Connection: close"; no body handling here, so a
+    // request that announces a body ends the connection after the answer.
+    const bool has_body = req.has_header("transfer-encoding") ||
+                          (req.has_header("content-length") && req.header("content-length") != "0");
+    c.keep_alive = req.version_minor == 1 ? !req.has_token("connection", "close")
+                                          : req.has_token("connection", "keep-alive");
+    if (has_body) c.keep_alive = false;
+
+    if (req.path == "/health") {
+        if (req.method != "GET" && req.method != "HEAD") {
+            c.keep_alive = false;
+            out_http(c, 405, "Allow: GET, HEAD\r\n", "text/plain", "method not allowed\n");
+        } else {
+            std::string body = health_json(shared_, now_ms_);
+            out_http(c, 200, "Cache-Control: no-store\r\n", "application/json", req.method == "HEAD" ? std::string_view{} : std::string_view(body));
+        }
+    } else if (req.path == "/echo") {
+        if (req.method != "GET") {
+            c.keep_alive = false;
+            out_http(c, 405, "Allow: GET\r\n", "text/plain", "method not allowed: /echo is a WebSocket (GET + Upgrade)\n");
+        } else if (!http::wants_websocket(req)) {
+            out_http(c, 426, "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n", "text/plain",
+                     "426 upgrade required: /echo is a WebSocket endpoint\n");
+        } else {
+            std::string_view key;
+            const http::HandshakeError herr = http::validate_upgrade(req, key);
+            if (herr != http::HandshakeError::none) {
+                c.keep_alive = false;
+                const int status = http::http_status(herr);
+                out_http(c, status, status == 426 ? "Sec-WebSocket-Version: 13\r\n" : (status == 405 ? "Allow: GET\r\n" : ""),
+                         "text/plain", std::string(http::describe(herr)) + "\n");
+            } else {
+                const std::string_view proto = http::select_subprotocol(req, cfg_.subprotocols);
+                char resp[http::max_101_bytes + 256];
+                const std::size_t m = http::write_101(resp, sizeof resp, key, proto, {});
+                if (m == 0) {
+                    c.keep_alive = false;
+                    out_http(c, 400, "", "text/plain", "subprotocol too long\n");
+                } else {
+                    out_copy(c, resp, m);
+                    c.state = ConnState::websocket;
+                    c.route = Route::echo;
+                    c.counted_ws = true;
+                    ws_count_.fetch_add(1, std::memory_order_relaxed);
+                    c.last_rx_ms = c.last_ping_ms = now_ms_;
+                    arm_ws_timer(c);
+                    return true;
+                }
+            }
+        }
+    } else {
+        out_http(c, 404, "", "text/plain", "not found\n");
+    }
+    if (!c.keep_alive) {
+        linger(c);
+        consumed = n;
+    } else {
+        wheel_.schedule(c.timer, now_ms_ + cfg_.handshake_timeout_ms);  // the next request's deadline
+    }
+    return true;
+}
+
+void Worker::handle_ws(Connection& c, std::byte* p, std::size_t n) noexcept {
+    EchoHandler h{*this, c};
+    const ws::ParserLimits lim{cfg_.max_message_bytes, 0};
+    const ws::ParseOutcome o = ws::parse_frames(c.parser, p, n, lim, pool_, h);
+    switch (o.result) {
+    case ws::ParseResult::ok:
+    case ws::ParseResult::stopped:
+        break;
+    case ws::ParseResult::failed:
+        fail_ws(c, ws::close_code(o.error), ws::describe(o.error));
+        break;
+    case ws::ParseResult::no_memory:
+        fail_ws(c, 1011, "out of memory");
+        break;
+    }
+}
+
+void Worker::on_timer(Connection& c) noexcept {
+    switch (c.state) {
+    case ConnState::http:
+        close_now(c);  // the request did not arrive within --handshake-timeout
+        return;
+    case ConnState::websocket: {
+        if (cfg_.idle_timeout_ms && now_ms_ >= c.last_rx_ms + cfg_.idle_timeout_ms) {
+            start_close(c, 1001, "idle timeout", linger_ms);
+            return;
+        }
+        if (cfg_.ping_interval_ms) {
+            const std::uint64_t since = c.last_rx_ms > c.last_ping_ms ? c.last_rx_ms : c.last_ping_ms;
+            if (now_ms_ >= since + cfg_.ping_interval_ms) {
+                out_frame(c, static_cast<std::uint8_t>(ws::Opcode::ping), nullptr, 0);
+                c.last_ping_ms = now_ms_;
+                flush(c);
+                if (c.dead) return;
+            }
+        }
+        arm_ws_timer(c);
+        return;
+    }
+    case ConnState::closing:  // no close reply within the wait
+    case ConnState::lingering:
+    case ConnState::free:
+        close_now(c);
+        return;
+    }
+}
+
+void Worker::arm_ws_timer(Connection& c) noexcept {
+    std::uint64_t due = never;
+    if (cfg_.idle_timeout_ms) due = c.last_rx_ms + cfg_.idle_timeout_ms;
+    if (cfg_.ping_interval_ms) {
+        const std::uint64_t since = c.last_rx_ms > c.last_ping_ms ? c.last_rx_ms : c.last_ping_ms;
+        if (since + cfg_.ping_interval_ms < due) due = since + cfg_.ping_interval_ms;
+    }
+    if (due == never) wheel_.cancel(c.timer);
+    else wheel_.schedule(c.timer, due);
+}
+
+// ---- output ----
+
+void Worker::out_copy(Connection& c, const void* p, std::size_t n) noexcept {
+    if (out_owner_ && out_owner_ != &c) flush(*out_owner_);
+    out_owner_ = &c;
+    if (scratch_used_ + n > scratch_bytes || iov_count_ == max_iov) flush(c);
+    if (n > scratch_bytes) {  // larger than the whole staging area: send it from where it is
+        out_ref(c, p, n);
+        return;
+    }
+    out_owner_ = &c;
+    std::byte* dst = scratch_.get() + scratch_used_;
+    std::memcpy(dst, p, n);
+    if (iov_count_ > 0 && static_cast<std::byte*>(iov_[iov_count_ - 1].iov_base) + iov_[iov_count_ - 1].iov_len == dst) {
+        iov_[iov_count_ - 1].iov_len += n;
+    } else {
+        iov_[iov_count_++] = {dst, n};
+    }
+    scratch_used_ += n;
+    out_bytes_ += n;
+}
+
+// Sends p[0..n) together with what is staged, before returning: the caller's memory may go away after.
+void Worker::out_ref(Connection& c, const void* p, std::size_t n) noexcept {
+    if (out_owner_ && out_owner_ != &c) flush(*out_owner_);
+    out_owner_ = &c;
+    if (iov_count_ == max_iov) flush(c);
+    out_owner_ = &c;
+    iov_[iov_count_++] = {const_cast<void*>(p), n};
+    out_bytes_ += n;
+    flush(c);
+}
+
+void Worker::out_frame(Connection& c, std::uint8_t opcode, const std::byte* p, std::size_t n) noexcept {
+    std::byte hdr[ws::max_server_header_bytes];
+    const std::size_t h = ws::encode_header(hdr, static_cast<ws::Opcode>(opcode), n);
+    if (n < copy_threshold_bytes) {
+        if (scratch_used_ + h + n > scratch_bytes) flush(out_owner_ ? *out_owner_ : c);  // keep header and payload together
+        out_copy(c, hdr, h);
+        if (n) out_copy(c, p, n);
+    } else {
+        out_copy(c, hdr, h);
+        out_ref(c, p, n);
+    }
+}
+
+void Worker::out_close_frame(Connection& c, std::uint16_t code, std::string_view reason) noexcept {
+    std::byte payload[ws::max_control_payload];
+    ws::store_be16(payload, code);
+    const std::size_t rlen = reason.size() > ws::max_control_payload - 2 ? ws::max_control_payload - 2 : reason.size();
+    if (rlen) std::memcpy(payload + 2, reason.data(), rlen);
+    out_frame(c, static_cast<std::uint8_t>(ws::Opcode::close), payload, 2 + rlen);
+}
+
+void Worker::out_http(Connection& c, int status, std::string_view extra_headers, std::string_view content_type,
+                      std::string_view body) noexcept {
+    char head[1024];
+    const int m = std::snprintf(head, sizeof head,
+                                "HTTP/1.1 %d %s\r\nServer: roomcast\r\nContent-Type: %.*s\r\nContent-Length: %zu\r\n%s%.*s\r\n",
+                                status, reason_phrase(status), static_cast<int>(content_type.size()), content_type.data(),
+                                body.size(), c.keep_alive ? "" : "Connection: close\r\n",
+                                static_cast<int>(extra_headers.size()), extra_headers.data());
+    if (m <= 0 || static_cast<std::size_t>(m) >= sizeof head) return;
+    out_copy(c, head, static_cast<std::size_t>(m));
+    if (!body.empty()) out_copy(c, body.data(), body.size());
+}
+
+void Worker::flush(Connection& c) noexcept {
+    if (iov_count_ == 0) {
+        out_owner_ = nullptr;
+        return;
+    }
+    const int count = iov_count_;
+    const std::size_t total = out_bytes_;
+    iov_count_ = 0;
+    scratch_used_ = 0;
+    out_bytes_ = 0;
+    out_owner_ = nullptr;
+    if (c.dead) return;
+    std::size_t sent = 0;
+    const bool had_backlog = c.backlog && !c.backlog->empty();
+    if (!had_backlog) {
+        const ssize_t r = net::sys::send_iov(c.fd, iov_, count);
+        if (r < 0 && r != -EAGAIN && r != -EWOULDBLOCK) {
+            close_now(c);  // EPIPE / ECONNRESET: the peer is gone
+            return;
+        }
+        sent = r > 0 ? static_cast<std::size_t>(r) : 0;
+        if (sent == total) {
+            if (c.shutdown_pending && c.state == ConnState::lingering) {
+                ::shutdown(c.fd, SHUT_WR);
+                c.shutdown_pending = false;
+            }
+            return;
+        }
+    }
+    // Queue what the kernel did not take, in order.
+    if (!c.backlog && !(c.backlog = pool_.acquire())) {
+        close_now(c);
+        return;
+    }
+    std::size_t skip = sent;
+    for (int i = 0; i < count; ++i) {
+        const std::size_t len = iov_[i].iov_len;
+        if (skip >= len) {
+            skip -= len;
+            continue;
+        }
+        if (!c.backlog->append(static_cast<const std::byte*>(iov_[i].iov_base) + skip, len - skip)) {
+            close_now(c);
+            return;
+        }
+        skip = 0;
+    }
+    if (c.backlog->size() > backlog_pause_bytes) c.read_paused = true;
+    if (had_backlog) flush_backlog(c);  // the older bytes go first; try to drain now
+    else update_events(c);
+}
+
+void Worker::flush_backlog(Connection& c) noexcept {
+    if (c.dead) return;
+    if (c.backlog && !c.backlog->empty()) {
+        const ssize_t r = net::sys::send_some(c.fd, c.backlog->data(), c.backlog->size());
+        if (r < 0 && r != -EAGAIN && r != -EWOULDBLOCK) {
+            close_now(c);
+            return;
+        }
+        if (r > 0) c.backlog->consume(static_cast<std::size_t>(r));
+    }
+    if (c.backlog && c.backlog->empty()) {
+        // Give the memory back: idle connections hold no buffers.
+        if (c.backlog->capacity() > util::BufferPool::keep_capacity_bytes) c.backlog->release_memory();
+        pool_.release(c.backlog);
+        c.backlog = nullptr;
+        if (c.state == ConnState::lingering) {
+            if (c.peer_eof) {
+                close_now(c);
+                return;
+            }
+            if (c.shutdown_pending) {
+                ::shutdown(c.fd, SHUT_WR);
+                c.shutdown_pending = false;
+            }
+        }
+    }
+    if (c.read_paused && !c.peer_eof && (!c.backlog || c.backlog->size() <= backlog_pause_bytes / 2))
+        c.read_paused = false;
+    update_events(c);
+}
+
+void Worker::update_events(Connection& c) noexcept {
+    if (c.dead) return;
+    const std::uint8_t want = static_cast<std::uint8_t>((c.read_paused ? 0 : ev_in) |
+                                                        ((c.backlog && !c.backlog->empty()) ? ev_out : 0));
+    if (want == c.epoll_events) return;
+    const std::uint32_t events = ((want & ev_in) ? EPOLLIN : 0u) | ((want & ev_out) ? EPOLLOUT : 0u);
+    if (net::sys::epoll_set(epfd_.get(), EPOLL_CTL_MOD, c.fd, events, epoll_key(c.index, c.generation)) < 0) {
+        close_now(c);
+        return;
+    }
+    c.epoll_events = want;
+}
+
+// ---- closing ----
+
+void Worker::fail_ws(Connection& c, std::uint16_t code, std::string_view reason) noexcept {
+    // §7.1.7: _Fail the WebSocket Connection_: send a close frame, then close; no further frames parsed.
+    out_close_frame(c, code, reason);
+    linger(c);
+}
+
+void Worker::start_close(Connection& c, std::uint16_t code, std::string_view reason, std::uint32_t wait_ms) noexcept {
+    out_close_frame(c, code, reason);
+    flush(c);
+    if (c.dead) return;
+    c.state = ConnState::closing;
+    wheel_.schedule(c.timer, now_ms_ + wait_ms);
+}
+
+// The close handshake is over (or the connection failed): flush, send FIN, discard input until the
+// peer's EOF or the linger timer. Half-closing first keeps the peer from seeing a reset that could
+// destroy our last bytes (the close frame) before it reads them.
+void Worker::linger(Connection& c) noexcept {
+    if (c.dead) return;
+    c.state = ConnState::lingering;
+    c.shutdown_pending = true;
+    flush(c);
+    if (c.dead) return;
+    if (!c.backlog || c.backlog->empty()) {
+        ::shutdown(c.fd, SHUT_WR);
+        c.shutdown_pending = false;
+    }
+    wheel_.schedule(c.timer, now_ms_ + linger_ms);
+}
+
+void Worker::close_now(Connection& c) noexcept {
+    if (c.dead || c.state == ConnState::free) return;
+    if (out_owner_ == &c) {  // drop anything staged for it
+        iov_count_ = 0;
+        scratch_used_ = 0;
+        out_bytes_ = 0;
+        out_owner_ = nullptr;
+    }
+    c.dead = true;
+    net::sys::close_fd(c.fd);  // also removes it from the epoll set
+    c.fd = -1;
+    wheel_.cancel(c.timer);
+    c.parser.release(pool_);
+    pool_.release(c.head);
+    c.head = nullptr;
+    if (c.backlog) {
+        if (c.backlog->capacity() > util::BufferPool::keep_capacity_bytes) c.backlog->release_memory();
+        pool_.release(c.backlog);
+        c.backlog = nullptr;
+    }
+    if (c.counted_ws) {
+        ws_count_.fetch_sub(1, std::memory_order_relaxed);
+        c.counted_ws = false;
+    }
+    if (c.counted_open) {
+        shared_.open_connections.fetch_sub(1, std::memory_order_relaxed);
+        c.counted_open = false;
+    }
+    conn_count_.fetch_sub(1, std::memory_order_relaxed);
+    closed_.push_back(&c);
+}
+
+void Worker::reap() noexcept {
+    for (Connection* c : closed_) {
+        c->state = ConnState::free;
+        c->dead = false;
+        ++c->generation;
+        c->next_free = free_head_;
+        free_head_ = c->index;
+        --live_;
+    }
+    closed_.clear();
+}
+
+}  // namespace roomcast::server

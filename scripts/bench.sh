@@ -431,7 +431,7 @@ depend on the generator keeping up. n/a = the server does not offer that scenari
 
 Scenarios (roomcast-bench arguments; echo uses `--url ws://127.0.0.1:PORT/echo`, the TCP ceiling adds `--raw-tcp`):
 
-- idle10k: `idle --connections 10000`; server VmRSS before connecting and after, divided by 10,000
+- idle10k: `idle --connections 10000`; server RssAnon (anonymous resident memory) before connecting and after, divided by 10,000
 - echo16_d16: `echo --connections 100 --depth 16 --size 16 --binary`
 - echo16_d1: `echo --connections 100 --depth 1 --size 16 --binary`
 - echo1k_d4: `echo --connections 100 --depth 4 --size 1024 --binary`

@@ -50,7 +50,9 @@ double server_cpu_s(int pid) {
     return double(utime + stime) / double(sysconf(_SC_CLK_TCK));
 }
 
-// VmRSS in KiB; < 0 when unreadable.
+// RssAnon in KiB (anonymous resident memory: heap and anonymous mappings, i.e. what the server
+// allocated; code pages of shared libraries faulted in on first use are file-backed and excluded);
+// < 0 when unreadable.
 long server_rss_kb(int pid) {
     if (pid <= 0) return -1;
     char path[64];
@@ -58,7 +60,7 @@ long server_rss_kb(int pid) {
     std::ifstream in(path);
     std::string line;
     while (std::getline(in, line))
-        if (line.rfind("VmRSS:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
+        if (line.rfind("RssAnon:", 0) == 0) return std::strtol(line.c_str() + 8, nullptr, 10);
     return -1;
 }
 
@@ -326,7 +328,7 @@ int main(int argc, char** argv) {
     }
     std::printf("  %-28s %.2f s (%.0f%% of one core)\n", "client CPU", client_cpu, 100 * client_cpu / secs);
     if (o.mode == rb::Mode::idle && rss_delta >= 0)
-        std::printf("  %-28s %ld -> %ld KiB, %.0f B per connection\n", "server RSS", rss_before, rss_after, rss_per_conn);
+        std::printf("  %-28s %ld -> %ld KiB, %.0f B per connection\n", "server anon RSS", rss_before, rss_after, rss_per_conn);
     std::printf("  %-28s %u opened, %u open at the end\n", "connections", total.opened, total.still_open);
     if (o.mode == rb::Mode::broadcast)
         std::printf("  %-28s gaps %" PRIu64 "  duplicates %" PRIu64 "  window timeouts %" PRIu64 "  publisher lag max %.1f ms\n",

@@ -66,7 +66,7 @@ common:
   --threads N                worker threads, each with its own epoll and share of connections (default 1)
   --pin CPU[,CPU...]         pin worker i to CPU list[i % n] (and the reporting thread to the first)
   --server-pid PID           read /proc/PID/stat utime+stime over the measured interval: server CPU-s and
-                             work per server CPU-second; idle mode also reads VmRSS before/after
+                             work per server CPU-second; idle mode also reads RssAnon before/after
   --setup-timeout S          seconds to open all connections before giving up (default 60)
   --label TEXT               copied into the JSON line
   --quiet                    no per-second progress line on stderr

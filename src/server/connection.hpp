@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "net/timer_wheel.hpp"
+#include "server/ip_limiter.hpp"
 #include "util/byte_buffer.hpp"
 #include "ws/frame_parser.hpp"
 
@@ -25,12 +26,16 @@ struct Connection {
     ws::ParserState parser;           // frame parser (WebSocket states)
     util::ByteBuffer* head = nullptr;     // a request head split across reads (http state)
     util::ByteBuffer* backlog = nullptr;  // bytes the kernel has not taken yet
+    util::ByteBuffer* pending_pong = nullptr;  // latest unanswered ping while the peer is not reading
     std::uint64_t last_rx_ms = 0;     // last time the peer sent anything
     std::uint64_t last_ping_ms = 0;   // last server ping
     int fd = -1;
     std::uint32_t generation = 0;     // bumps on every reuse of the slot: stale epoll events are dropped
     std::uint32_t index = 0;          // slot in the reactor's slab
     std::uint32_t next_free = 0;      // slab free list link while free
+    std::uint32_t rate_window_s = 0;  // --max-messages-per-second: the current one-second window
+    std::uint32_t rate_frames = 0;    // frames counted in it (ParserState::frames at its start)
+    IpKey peer_ip{};                  // for --max-connections-per-ip
     ConnState state = ConnState::free;
     Route route = Route::none;
     std::uint8_t epoll_events = 0;    // registered: bit0 = EPOLLIN, bit1 = EPOLLOUT
@@ -39,6 +44,7 @@ struct Connection {
     bool keep_alive = true;           // plain HTTP: keep the connection after this response
     bool counted_ws = false;          // included in the reactor's WebSocket count
     bool counted_open = false;        // included in Shared::open_connections (the --max-connections cap)
+    bool counted_ip = false;          // included in the IpLimiter
     bool peer_eof = false;            // the peer half-closed while our last bytes were still queued
     bool dead = false;                // closed this turn, freed at the end of it
 };

@@ -104,6 +104,29 @@ const std::vector<Flag>& flags() {
                      if (ch <= ' ' || ch >= 0x7F || ch == ',' || ch == '"' || ch == ';') return false;
              return true;
          }},
+        {"--max-connections-per-ip", "N", "0 (no cap)",
+         "pending and open connections from one client address; beyond it new ones get HTTP 503",
+         [](std::string_view v, Config& c) {
+             std::uint64_t n;
+             if (!parse_u64(v, n)) return false;
+             c.max_connections_per_ip = n;
+             return true;
+         }},
+        {"--allowed-origins", "LIST", "any",
+         "comma list of allowed Origin values for WebSocket upgrades: full origins (https://app.example.com:8443), "
+         "bare hosts (app.example.com, any scheme and port) or null; exact match, others get 403",
+         [](std::string_view v, Config& c) {
+             c.allowed_origins = split_list(v);
+             return !c.allowed_origins.empty();
+         }},
+        {"--max-messages-per-second", "N", "0 (no cap)",
+         "frames (data fragments and control frames) one connection may send per second; beyond it close 1008",
+         [](std::string_view v, Config& c) {
+             std::uint64_t n;
+             if (!parse_u64(v, n) || n > 0xFFFFFFFFu) return false;
+             c.max_messages_per_second = static_cast<std::uint32_t>(n);
+             return true;
+         }},
         {"--log-level", "LEVEL", "info", "error, warn, info or debug",
          [](std::string_view v, Config& c) {
              if (v == "error") c.log_level = LogLevel::error;

@@ -91,6 +91,11 @@ int run_server(const Config& cfg) {
 
     server::Shared shared;
     shared.cfg = &cfg;
+    std::unique_ptr<server::IpLimiter> ip_limiter;
+    if (cfg.max_connections_per_ip) {
+        ip_limiter = std::make_unique<server::IpLimiter>(cfg.max_connections_per_ip);
+        shared.ip_limiter = ip_limiter.get();
+    }
     shared.start_ms = net::monotonic_ms();
     std::vector<std::unique_ptr<server::Worker>> workers;
     for (unsigned i = 0; i < threads; ++i) {

@@ -10,6 +10,7 @@
 #include <type_traits>
 
 #include "http/handshake.hpp"
+#include "http/origin.hpp"
 #include "net/clock.hpp"
 #include "http/request_parser.hpp"
 #include "server/http_responses.hpp"
@@ -36,11 +37,13 @@ struct EchoHandler {
     Worker& w;
     Connection& c;
     bool on_message(ws::Opcode op, std::span<std::byte> payload) noexcept {
+        if (!w.rate_ok(c)) return false;
         w.out_frame(c, static_cast<std::uint8_t>(op), payload.data(), payload.size());
         return !c.dead;
     }
     bool on_ping(std::span<std::byte> payload) noexcept {
-        w.out_frame(c, static_cast<std::uint8_t>(ws::Opcode::pong), payload.data(), payload.size());
+        if (!w.rate_ok(c)) return false;
+        w.answer_ping(c, payload);
         return !c.dead;
     }
     bool on_pong(std::span<std::byte>) noexcept { return true; }  // §5.5.3: unsolicited pongs are ignored
@@ -217,12 +220,20 @@ void Worker::on_accept() noexcept {
             continue;
         }
         c.epoll_events = ev_in;
-        if (over_cap) {
+        bool over_ip_cap = false;
+        if (shared_.ip_limiter) {
+            c.peer_ip = ip_key(ss);
+            if (shared_.ip_limiter->try_acquire(c.peer_ip)) c.counted_ip = true;
+            else over_ip_cap = true;
+        }
+        if (over_cap || over_ip_cap) {
             // At the cap: answer 503 and close; the connection stops counting at once.
             shared_.open_connections.fetch_sub(1, std::memory_order_relaxed);
             c.counted_open = false;
             c.keep_alive = false;
-            out_http(c, 503, "Retry-After: 1\r\n", "text/plain", "connection limit reached (--max-connections)\n");
+            out_http(c, 503, "Retry-After: 1\r\n", "text/plain",
+                     over_cap ? "connection limit reached (--max-connections)\n"
+                              : "too many connections from your address (--max-connections-per-ip)\n");
             linger(c);
             continue;
         }
@@ -361,6 +372,12 @@ bool Worker::handle_request(Connection& c, std::byte* p, std::size_t n, std::siz
                 const int status = http::http_status(herr);
                 out_http(c, status, status == 426 ? "Sec-WebSocket-Version: 13\r\n" : (status == 405 ? "Allow: GET\r\n" : ""),
                          "text/plain", std::string(http::describe(herr)) + "\n");
+            } else if (!cfg_.allowed_origins.empty() && req.has_header("origin") &&
+                       (req.header_count_of("origin") != 1 || !http::origin_allowed(req.header("origin"), cfg_.allowed_origins))) {
+                // §10.2: a browser's Origin the server does not accept gets 403. Clients that send no
+                // Origin (not browsers) are not subject to it.
+                c.keep_alive = false;
+                out_http(c, 403, "", "text/plain", "origin not allowed (--allowed-origins)\n");
             } else {
                 const std::string_view proto = http::select_subprotocol(req, cfg_.subprotocols);
                 char resp[http::max_101_bytes + 256];
@@ -395,7 +412,9 @@ bool Worker::handle_request(Connection& c, std::byte* p, std::size_t n, std::siz
 void Worker::handle_ws(Connection& c, std::byte* p, std::size_t n) noexcept {
     EchoHandler h{*this, c};
     const ws::ParserLimits lim{cfg_.max_message_bytes, 0};
+    frames_before_ = c.parser.frames;
     const ws::ParseOutcome o = ws::parse_frames(c.parser, p, n, lim, pool_, h);
+    if (!rate_ok(c)) return;
     switch (o.result) {
     case ws::ParseResult::ok:
     case ws::ParseResult::stopped:
@@ -448,6 +467,34 @@ void Worker::arm_ws_timer(Connection& c) noexcept {
     }
     if (due == never) wheel_.cancel(c.timer);
     else wheel_.schedule(c.timer, due);
+}
+
+// A peer that does not read gets no pile of pongs: while its backlog is non-empty only the latest
+// ping is remembered (§5.5.3 allows answering only the most recent one) and answered once it drains.
+void Worker::answer_ping(Connection& c, std::span<const std::byte> payload) noexcept {
+    if (!c.backlog || c.backlog->empty()) {
+        out_frame(c, static_cast<std::uint8_t>(ws::Opcode::pong), payload.data(), payload.size());
+        return;
+    }
+    if (!c.pending_pong && !(c.pending_pong = pool_.acquire())) return;
+    c.pending_pong->clear();
+    c.pending_pong->append(payload.data(), payload.size());
+}
+
+// Frames per one-second window (data fragments and control frames alike, so floods of empty
+// fragments or pings count as much as messages).
+// Checked per message and control frame and once more after each read (for fragments). On excess the
+// connection is failed with 1008 and false is returned.
+bool Worker::rate_ok(Connection& c) noexcept {
+    if (!cfg_.max_messages_per_second || c.dead || c.state != ConnState::websocket) return true;
+    const auto now_s = static_cast<std::uint32_t>((now_ms_ - shared_.start_ms) / 1000);
+    if (now_s != c.rate_window_s) {  // a new window starts with this read
+        c.rate_window_s = now_s;
+        c.rate_frames = frames_before_;
+    }
+    if (c.parser.frames - c.rate_frames <= cfg_.max_messages_per_second) return true;
+    fail_ws(c, 1008, "message rate over --max-messages-per-second");
+    return false;
 }
 
 // ---- output ----
@@ -584,6 +631,15 @@ void Worker::flush_backlog(Connection& c) noexcept {
         if (c.backlog->capacity() > util::BufferPool::keep_capacity_bytes) c.backlog->release_memory();
         pool_.release(c.backlog);
         c.backlog = nullptr;
+        if (c.pending_pong) {
+            util::ByteBuffer* pong = c.pending_pong;
+            c.pending_pong = nullptr;
+            if (c.state == ConnState::websocket)
+                out_frame(c, static_cast<std::uint8_t>(ws::Opcode::pong), pong->data(), pong->size());
+            pool_.release(pong);
+            flush(c);
+            if (c.dead || (c.backlog && !c.backlog->empty())) return;
+        }
         if (c.state == ConnState::lingering) {
             if (c.peer_eof) {
                 close_now(c);
@@ -668,6 +724,12 @@ void Worker::close_now(Connection& c) noexcept {
     if (c.counted_ws) {
         ws_count_.fetch_sub(1, std::memory_order_relaxed);
         c.counted_ws = false;
+    }
+    pool_.release(c.pending_pong);
+    c.pending_pong = nullptr;
+    if (c.counted_ip) {
+        shared_.ip_limiter->release(c.peer_ip);
+        c.counted_ip = false;
     }
     if (c.counted_open) {
         shared_.open_connections.fetch_sub(1, std::memory_order_relaxed);

@@ -16,6 +16,7 @@
 #include "net/timer_wheel.hpp"
 #include "roomcast/config.hpp"
 #include "server/connection.hpp"
+#include "server/ip_limiter.hpp"
 #include "util/byte_buffer.hpp"
 
 namespace roomcast::server {
@@ -30,6 +31,7 @@ struct Shared {
     std::vector<Worker*> workers;
     std::atomic<std::size_t> open_connections{0};  // all reactors, against --max-connections
     std::atomic<bool> stopping{false};
+    IpLimiter* ip_limiter = nullptr;  // --max-connections-per-ip (nullptr: no cap)
 };
 
 class Worker {
@@ -103,6 +105,8 @@ private:
     void close_now(Connection& c) noexcept;
     void reap() noexcept;
     void arm_ws_timer(Connection& c) noexcept;
+    void answer_ping(Connection& c, std::span<const std::byte> payload) noexcept;
+    bool rate_ok(Connection& c) noexcept;
 
     friend struct EchoHandler;
     friend struct DiscardHandler;
@@ -137,6 +141,7 @@ private:
     iovec iov_[max_iov];
     int iov_count_ = 0;
     std::size_t out_bytes_ = 0;
+    std::uint32_t frames_before_ = 0;  // the parser's frame count before the current read
     Connection* out_owner_ = nullptr;
     epoll_event events_[256];
 };

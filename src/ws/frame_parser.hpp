@@ -35,6 +35,7 @@ struct ParserState {
     std::uint64_t msg_bytes = 0;        // payload bytes of the message in progress so far
     std::uint32_t mask_key = 0;
     std::uint32_t utf8_state = simd::utf8_accept;
+    std::uint32_t frames = 0;  // frame headers decoded so far (wraps; for rate limits)
     Opcode frame_op = Opcode::continuation;  // opcode of the current frame
     Opcode msg_op = Opcode::continuation;    // text/binary while a message is in progress, else continuation
     std::uint8_t phase = 0;
@@ -158,6 +159,7 @@ ParseOutcome parse_frames(ParserState& s, std::byte* p, std::size_t n, const Par
                 }
                 pos += fh.header_len;
             }
+            ++s.frames;
             err = detail::check_header(s, fh, lim);
             if (err != Error::none) return {ParseResult::failed, err, pos};
 

@@ -93,9 +93,17 @@ def test_pipelined_mixed_sizes_with_pings(ws):
             stream.append(encode_frame(OP_PING, b"%d" % i))
             expect.append((0xA, b"%d" % i))
     ws.send_raw(b"".join(stream), chunk=50000)
-    data = [(f.opcode, f.payload) for f in (ws.recv_frame(timeout=30) for _ in expect)]
-    assert [d for d in data if d[0] != 0xA] == [e for e in expect if e[0] != 0xA]
-    assert [d for d in data if d[0] == 0xA] == [e for e in expect if e[0] == 0xA]
+    want_msgs = [e for e in expect if e[0] != 0xA]
+    pings = [e for e in expect if e[0] == 0xA]
+    msgs, pongs = [], []
+    while len(msgs) < len(want_msgs) or not pongs or pongs[-1] != pings[-1]:
+        f = ws.recv_frame(timeout=30)
+        (pongs if f.opcode == 0xA else msgs).append((f.opcode, f.payload))
+    assert msgs == want_msgs
+    # §5.5.3: while earlier pongs are unsent the server MAY answer only the most recent ping, so the
+    # pongs are an in-order subsequence of the pings that ends with the last one.
+    it = iter(pings)
+    assert all(any(p == q for q in it) for p in pongs), pongs
     ws.close_handshake(1000)
 
 

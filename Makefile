@@ -5,6 +5,7 @@
 #   make test                 install deps, build, run every test suite, print a summary
 #   make test SANITIZE=address|thread|undefined
 #   make bench                Google Benchmark micro-benchmarks (table + JSON in build/)
+#   make fuzz [FUZZ_SECONDS=60]  libFuzzer+ASan+UBSan on every target; make fuzz-smoke = 20 s each
 #   make format               clang-format every source file
 
 SANITIZE ?=
@@ -98,7 +99,7 @@ run: setup
 	@$(SERVER) $(ARGS)
 
 test: setup
-	@$(MAKE) --no-print-directory all $(UNIT)
+	@$(MAKE) --no-print-directory all $(UNIT) $(FUZZ_REPLAY_BINS)
 	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) scripts/run-tests.sh
 
 bench: $(MICRO)
@@ -116,3 +117,6 @@ clean:
 	rm -rf build
 
 -include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(TEST_OBJS:.o=.d) $(MICRO_OBJS:.o=.d) $(LOAD_OBJS:.o=.d)
+
+# libFuzzer targets (make fuzz, fuzz-smoke) and the corpus replay that make test runs.
+include test/fuzz/fuzz.mk

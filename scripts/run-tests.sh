@@ -28,6 +28,24 @@ if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
 results+=("unit tests: $p passed, $f failed")
 total_pass=$((total_pass + p)); total_fail=$((total_fail + f))
 
+# Fuzz corpus replay: every libFuzzer target (built with the same compiler and flags) over its
+# committed corpus and saved crashers, so a fixed bug stays fixed. One test per target.
+targets=$(ls test/fuzz/*_fuzz.cpp 2>/dev/null | sed 's#test/fuzz/##; s#_fuzz.cpp##')
+if [ -n "$targets" ]; then
+    echo "== fuzz corpus replay ($BUILD/fuzz)"
+    p=0; f=0
+    for t in $targets; do
+        if "$BUILD/fuzz/$t" "test/fuzz/corpus/$t" "test/fuzz/crashers/$t" > "$log" 2>&1; then
+            p=$((p + 1))
+        else
+            f=$((f + 1)); echo "  FAILED: $t"; tail -n 15 "$log"
+        fi
+    done
+    echo "  $p passed, $f failed"
+    results+=("fuzz replay: $p passed, $f failed")
+    total_pass=$((total_pass + p)); total_fail=$((total_fail + f))
+fi
+
 # pytest: every Python suite in one session.
 suites=()
 for d in test/conformance test/integration test/interop; do

@@ -9,8 +9,11 @@ cd "$(dirname "$0")/.."
 # Tests: pytest and websockets (Python peers), Node.js + npm (the `ws` peer), Chromium (browser peer).
 # Bench: Boost (Beast peer), gnuplot (plots), perf.
 packages=(g++ make pkg-config libssl-dev zlib1g-dev libgtest-dev libbenchmark-dev clang libclang-rt-14-dev
-          python3 python3-pytest python3-websockets nodejs npm chromium libboost-dev gnuplot-nox
+          python3 python3-pytest python3-websockets chromium libboost-dev gnuplot-nox
           openssl curl procps iproute2)
+# Node.js: machines may already have it (with npm) from another source; Debian's npm would conflict.
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")

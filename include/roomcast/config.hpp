@@ -9,6 +9,7 @@
 namespace roomcast {
 
 enum class LogLevel : std::uint8_t { error, warn, info, debug };
+enum class SlowConsumer : std::uint8_t { disconnect, drop, conflate };
 
 struct Config {
     std::string listen = "127.0.0.1:8080";           // --listen ADDR:PORT (IPv4 or [IPv6]; port 0 = any)
@@ -26,7 +27,21 @@ struct Config {
     std::string simd = "auto";                        // --simd auto|scalar|sse2|avx2|avx512
     std::size_t max_connections_per_ip = 0;           // --max-connections-per-ip (pending + open; 0 = no cap)
     std::vector<std::string> allowed_origins;         // --allowed-origins (empty = any Origin)
-    std::uint32_t max_messages_per_second = 0;        // --max-messages-per-second (frames per connection; 0 = no cap)
+    std::uint32_t max_messages_per_second = 0;
+    std::uint32_t history = 1024;                     // --history N (messages kept per room for resume)
+    std::size_t max_backlog_bytes = 1u << 20;         // --max-backlog (unsent bytes per connection)
+    SlowConsumer slow_consumer = SlowConsumer::disconnect;  // --slow-consumer disconnect|drop|conflate
+    std::string publish_token;                        // --publish-token (empty = anyone may publish)
+    std::string subscribe_token;                      // --subscribe-token (empty = anyone may subscribe)
+    std::size_t max_rooms_per_connection = 100;       // --max-rooms-per-connection (/ws subscriptions)
+    bool deflate = true;                              // --deflate on|off (permessage-deflate, RFC 7692)
+    int deflate_level = 6;                            // --deflate-level 1..9
+    int deflate_window_bits = 15;                     // --deflate-window-bits 9..15 (server's window)
+    std::size_t deflate_min_size = 64;                // --deflate-min-size: smaller messages go out plain
+    bool deflate_context_takeover = false;            // --deflate-context-takeover (per-connection windows)
+    std::string tls_cert;                             // --tls-cert PEM (certificate chain)
+    std::string tls_key;                              // --tls-key PEM
+    std::string tls_listen;                           // --tls-listen ADDR:PORT (TLS beside a plain --listen)        // --max-messages-per-second (frames per connection; 0 = no cap)
 };
 
 }  // namespace roomcast

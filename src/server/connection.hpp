@@ -3,7 +3,13 @@
 #pragma once
 #include <cstdint>
 
+#include <string>
+#include <vector>
+
 #include "net/timer_wheel.hpp"
+#include "pubsub/hub.hpp"
+#include "tls/session.hpp"
+#include "ws/deflate.hpp"
 #include "server/ip_limiter.hpp"
 #include "util/byte_buffer.hpp"
 #include "ws/frame_parser.hpp"
@@ -19,13 +25,37 @@ enum class ConnState : std::uint8_t {
                 // input discarded until the peer's EOF or the linger timer
 };
 
-enum class Route : std::uint8_t { none, echo };
+enum class Route : std::uint8_t {
+    none,
+    echo,        // GET /echo
+    control,     // GET /ws: JSON control protocol
+    raw_sub,     // GET /ws/{room}
+    raw_pub,     // GET /publish/{room}
+};
+
+class OutQueue;
+
+// Room state of a connection that uses rooms (echo connections have none).
+struct ConnRooms {
+    struct Sub {
+        std::string room;
+        pubsub::SubHandle handle;
+    };
+    std::vector<Sub> subs;       // /ws: any number (capped); /ws/{room}: one
+    std::string publish_room;    // /publish/{room}, or the room of a POST awaiting its seq
+    bool can_publish = false;    // tokens checked at the upgrade
+    bool can_subscribe = false;
+    bool awaiting_publish = false;  // POST /publish: waiting for the owner's seq
+};
 
 struct Connection {
     net::TimerNode timer;             // handshake, idle/ping, close and linger deadlines
     ws::ParserState parser;           // frame parser (WebSocket states)
     util::ByteBuffer* head = nullptr;     // a request head split across reads (http state)
-    util::ByteBuffer* backlog = nullptr;  // bytes the kernel has not taken yet
+    OutQueue* outq = nullptr;             // bytes and room frames the kernel has not taken yet
+    ConnRooms* rooms = nullptr;           // rooms routes only
+    ws::DeflateSession* dfl = nullptr;    // permessage-deflate, when negotiated
+    tls::TlsSession* tls = nullptr;       // wss:// connections
     util::ByteBuffer* pending_pong = nullptr;  // latest unanswered ping while the peer is not reading
     std::uint64_t last_rx_ms = 0;     // last time the peer sent anything
     std::uint64_t last_ping_ms = 0;   // last server ping
@@ -47,6 +77,8 @@ struct Connection {
     bool counted_ip = false;          // included in the IpLimiter
     bool peer_eof = false;            // the peer half-closed while our last bytes were still queued
     bool dead = false;                // closed this turn, freed at the end of it
+    bool dirty = false;               // room frames queued this turn: flushed at the end of the turn
+    bool tls_wants_write = false;     // TLS handshake/renegotiation data waits for EPOLLOUT
 };
 
 }  // namespace roomcast::server

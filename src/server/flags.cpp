@@ -127,6 +127,98 @@ const std::vector<Flag>& flags() {
              c.max_messages_per_second = static_cast<std::uint32_t>(n);
              return true;
          }},
+        {"--history", "N", "1024", "messages kept per room for resume (since) and \"last\"; 0 keeps only the latest",
+         [](std::string_view v, Config& c) {
+             std::uint64_t n;
+             if (!parse_u64(v, n) || n > (1u << 24)) return false;
+             c.history = static_cast<std::uint32_t>(n);
+             return true;
+         }},
+        {"--max-backlog", "BYTES", "1M",
+         "unsent bytes a connection may queue; past it --slow-consumer applies (and echo input is paused)",
+         [](std::string_view v, Config& c) {
+             std::size_t n;
+             if (!parse_size_bytes(v, n) || n < 1024) return false;
+             c.max_backlog_bytes = n;
+             return true;
+         }},
+        {"--slow-consumer", "POLICY", "disconnect",
+         "subscriber past --max-backlog: disconnect (close 1008), drop (skip messages; the seq gap shows it) "
+         "or conflate (keep only the newest pending message per room)",
+         [](std::string_view v, Config& c) {
+             if (v == "disconnect") c.slow_consumer = SlowConsumer::disconnect;
+             else if (v == "drop") c.slow_consumer = SlowConsumer::drop;
+             else if (v == "conflate") c.slow_consumer = SlowConsumer::conflate;
+             else return false;
+             return true;
+         }},
+        {"--publish-token", "TOKEN", "none",
+         "publishing (POST /publish, /publish/{room}, pub on /ws) needs Authorization: Bearer TOKEN or ?token=TOKEN",
+         [](std::string_view v, Config& c) {
+             c.publish_token = std::string(v);
+             return !v.empty();
+         }},
+        {"--subscribe-token", "TOKEN", "none", "subscribing (/ws/{room}, sub on /ws) needs this token, likewise",
+         [](std::string_view v, Config& c) {
+             c.subscribe_token = std::string(v);
+             return !v.empty();
+         }},
+        {"--max-rooms-per-connection", "N", "100", "rooms one /ws connection may subscribe to at once",
+         [](std::string_view v, Config& c) {
+             std::uint64_t n;
+             if (!parse_u64(v, n) || n == 0 || n > 100000) return false;
+             c.max_rooms_per_connection = n;
+             return true;
+         }},
+        {"--deflate", "on|off", "on", "negotiate permessage-deflate (RFC 7692) when the client offers it",
+         [](std::string_view v, Config& c) {
+             if (v == "on") c.deflate = true;
+             else if (v == "off") c.deflate = false;
+             else return false;
+             return true;
+         }},
+        {"--deflate-level", "N", "6", "zlib compression level 1 (fast) .. 9 (small)",
+         [](std::string_view v, Config& c) {
+             std::uint64_t n;
+             if (!parse_u64(v, n) || n < 1 || n > 9) return false;
+             c.deflate_level = static_cast<int>(n);
+             return true;
+         }},
+        {"--deflate-window-bits", "N", "15", "the server's compression window, 9..15 (2^N bytes)",
+         [](std::string_view v, Config& c) {
+             std::uint64_t n;
+             if (!parse_u64(v, n) || n < 9 || n > 15) return false;
+             c.deflate_window_bits = static_cast<int>(n);
+             return true;
+         }},
+        {"--deflate-min-size", "BYTES", "64", "messages smaller than this go out uncompressed (RSV1 is per message)",
+         [](std::string_view v, Config& c) { return parse_size_bytes(v, c.deflate_min_size); }},
+        {"--deflate-context-takeover", nullptr, "off",
+         "keep per-connection compression windows between messages (better ratio, ~300 KiB per active "
+         "connection); off: every message is compressed alone, so a room message is compressed once for all",
+         [](std::string_view, Config& c) {
+             c.deflate_context_takeover = true;
+             return true;
+         }},
+        {"--tls-cert", "PEM", "none",
+         "certificate chain (PEM) for wss://; with --tls-key the --listen port speaks TLS (unless --tls-listen)",
+         [](std::string_view v, Config& c) {
+             c.tls_cert = std::string(v);
+             return !v.empty();
+         }},
+        {"--tls-key", "PEM", "none", "private key (PEM) of --tls-cert; SIGHUP reloads both from disk",
+         [](std::string_view v, Config& c) {
+             c.tls_key = std::string(v);
+             return !v.empty();
+         }},
+        {"--tls-listen", "ADDR:PORT", "none", "a second, TLS port beside the plain --listen one",
+         [](std::string_view v, Config& c) {
+             net::ListenAddress a;
+             std::string err;
+             if (!net::parse_listen_address(v, a, err)) return false;
+             c.tls_listen = std::string(v);
+             return true;
+         }},
         {"--log-level", "LEVEL", "info", "error, warn, info or debug",
          [](std::string_view v, Config& c) {
              if (v == "error") c.log_level = LogLevel::error;
@@ -180,7 +272,9 @@ std::string help_text() {
     std::string s =
         "usage: roomcast [FLAGS]\n"
         "roomcast: a WebSocket server (RFC 6455) on one epoll reactor per core.\n"
-        "Endpoints: GET /echo (WebSocket echo), GET /health (JSON).\n"
+        "Endpoints: GET /echo (WebSocket echo), GET /ws (rooms, JSON control protocol), GET /ws/{room}\n"
+        "(raw subscriber, ?since=N), GET /publish/{room} (raw publisher), POST /publish/{room}, GET /health,\n"
+        "GET /metrics, GET / (demo page).\n"
         "DURATION: 250 or 250ms, 2s, 1m.  BYTES: 4096, 64K, 16M, 1G.\n\nflags (default in brackets):\n";
     for (const Flag& f : flags()) {
         std::string left = std::string("  ") + f.name + (f.value_name ? std::string(" ") + f.value_name : "");

@@ -44,4 +44,29 @@ std::string health_json(const Shared& shared, std::uint64_t now_ms) {
     return std::string(head) + reactors + "]}\n";
 }
 
+std::string_view demo_page() noexcept {
+    static constexpr std::string_view page = R"html(<!doctype html>
+<html><head><meta charset="utf-8"><title>roomcast demo</title>
+<style>body{font:14px system-ui,sans-serif;margin:2em;max-width:48em}#log{border:1px solid #ccc;height:18em;overflow:auto;
+padding:.5em;font-family:monospace;white-space:pre-wrap}input{margin:.2em}</style></head>
+<body><h1>roomcast</h1><p>A live room over <code>/ws</code> with the browser's own WebSocket API.</p>
+<p>Room <input id="room" value="demo"> <button id="sub">subscribe</button>
+<input id="msg" value="hello"> <button id="pub">publish</button> <span id="state">connecting...</span></p>
+<div id="log"></div>
+<script>
+const log = (t) => { const d = document.getElementById('log'); d.textContent += t + '\n'; d.scrollTop = d.scrollHeight; };
+const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws' + location.search);
+let id = 0;
+ws.onopen = () => { document.getElementById('state').textContent = 'connected'; };
+ws.onclose = (e) => { document.getElementById('state').textContent = 'closed ' + e.code + ' ' + e.reason; };
+ws.onmessage = (e) => log('<- ' + e.data);
+const send = (o) => { const s = JSON.stringify(o); log('-> ' + s); ws.send(s); };
+document.getElementById('sub').onclick = () => send({op: 'sub', room: document.getElementById('room').value, last: true, id: ++id});
+document.getElementById('pub').onclick = () => send({op: 'pub', room: document.getElementById('room').value,
+  data: {text: document.getElementById('msg').value, at: new Date().toISOString()}, id: ++id});
+</script></body></html>
+)html";
+    return page;
+}
+
 }  // namespace roomcast::server

@@ -14,6 +14,8 @@
 
 #include "net/clock.hpp"
 #include "net/listener.hpp"
+#include "pubsub/inbox.hpp"
+#include "tls/context.hpp"
 #include "server/worker.hpp"
 #include "simd/kernels.hpp"
 #include "util/log.hpp"
@@ -71,22 +73,55 @@ int run_server(const Config& cfg) {
     sigaddset(&sigs, SIGHUP);
     ::pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
-    // One listener per reactor on the same address; with port 0 the first one picks the port.
-    std::vector<int> listeners;
-    constexpr int backlog = 4096;
-    for (unsigned i = 0; i < threads; ++i) {
-        const int fd = net::open_listener(addr, backlog);
-        if (fd < 0) {
-            std::fprintf(stderr, "roomcast: bind(%s): %s\n", net::format_address(addr, addr.port).c_str(), std::strerror(-fd));
-            for (int l : listeners) ::close(l);
+    // TLS: a bad or unreadable certificate/key is one line and exit 2.
+    const bool tls_on = !cfg.tls_cert.empty() || !cfg.tls_key.empty();
+    if (tls_on && (cfg.tls_cert.empty() || cfg.tls_key.empty())) {
+        std::fprintf(stderr, "roomcast: --tls-cert and --tls-key go together\n");
+        return 2;
+    }
+    if (!cfg.tls_listen.empty() && !tls_on) {
+        std::fprintf(stderr, "roomcast: --tls-listen needs --tls-cert and --tls-key\n");
+        return 2;
+    }
+    tls::TlsContextHolder tls_holder;
+    if (tls_on) {
+        if (std::string e = tls_holder.load(cfg.tls_cert, cfg.tls_key); !e.empty()) {
+            std::fprintf(stderr, "roomcast: TLS: %s\n", e.c_str());
             return 2;
         }
-        if (i == 0 && addr.port == 0) {
-            addr.port = net::bound_port(fd);
-            auto* sa = reinterpret_cast<sockaddr_in*>(&addr.addr);  // sin_port and sin6_port share the offset
-            sa->sin_port = htons(addr.port);
+    }
+    net::ListenAddress tls_addr;
+    if (!cfg.tls_listen.empty() && !net::parse_listen_address(cfg.tls_listen, tls_addr, err)) {
+        std::fprintf(stderr, "roomcast: --tls-listen %s: %s\n", cfg.tls_listen.c_str(), err.c_str());
+        return 2;
+    }
+    // The --listen port is TLS when certificates are given without --tls-listen.
+    const bool main_is_tls = tls_on && cfg.tls_listen.empty();
+
+    // One listener per reactor on each address; with port 0 the first one picks the port.
+    std::vector<int> listeners;
+    std::vector<int> tls_listeners;
+    constexpr int backlog = 4096;
+    auto open_all = [&](net::ListenAddress& a, std::vector<int>& out) {
+        for (unsigned i = 0; i < threads; ++i) {
+            const int fd = net::open_listener(a, backlog);
+            if (fd < 0) {
+                std::fprintf(stderr, "roomcast: bind(%s): %s\n", net::format_address(a, a.port).c_str(), std::strerror(-fd));
+                return false;
+            }
+            if (i == 0 && a.port == 0) {
+                a.port = net::bound_port(fd);
+                auto* sa = reinterpret_cast<sockaddr_in*>(&a.addr);  // sin_port and sin6_port share the offset
+                sa->sin_port = htons(a.port);
+            }
+            out.push_back(fd);
         }
-        listeners.push_back(fd);
+        return true;
+    };
+    if (!open_all(addr, listeners) || (!cfg.tls_listen.empty() && !open_all(tls_addr, tls_listeners))) {
+        for (int l : listeners) ::close(l);
+        for (int l : tls_listeners) ::close(l);
+        return 2;
     }
 
     server::Shared shared;
@@ -97,9 +132,24 @@ int run_server(const Config& cfg) {
         shared.ip_limiter = ip_limiter.get();
     }
     shared.start_ms = net::monotonic_ms();
+    // Cross-reactor inboxes: one bounded ring per (producer, consumer) pair; a full ring spills into
+    // the producer's own overflow queue, so no reactor ever blocks on another (pubsub/inbox.hpp).
+    constexpr std::size_t inbox_ring_capacity = 4096;
+    int bus_err = 0;
+    std::unique_ptr<pubsub::Bus> bus = pubsub::Bus::create(threads, inbox_ring_capacity, &bus_err);
+    if (!bus) {
+        std::fprintf(stderr, "roomcast: creating the reactor inboxes: %s\n", std::strerror(bus_err));
+        for (int l : listeners) ::close(l);
+        for (int l : tls_listeners) ::close(l);
+        return 2;
+    }
+    shared.bus = bus.get();
+    if (tls_on) shared.tls = &tls_holder;
     std::vector<std::unique_ptr<server::Worker>> workers;
     for (unsigned i = 0; i < threads; ++i) {
-        workers.push_back(std::make_unique<server::Worker>(i, shared, listeners[i]));
+        const int fds[2] = {listeners[i], tls_listeners.empty() ? -1 : tls_listeners[i]};
+        const bool tls_flags[2] = {main_is_tls, !tls_listeners.empty()};
+        workers.push_back(std::make_unique<server::Worker>(i, shared, fds, tls_flags));
         shared.workers.push_back(workers.back().get());
     }
     std::vector<std::thread> pool;
@@ -109,16 +159,33 @@ int run_server(const Config& cfg) {
     }
 
     const std::string where = net::format_address(addr, addr.port);
-    std::printf("roomcast: listening on %s (%u reactor%s, simd %s)\n", where.c_str(), threads, threads == 1 ? "" : "s",
-                simd::kernels().name);
-    std::printf("  ws://%s/echo      WebSocket echo\n  http://%s/health  health JSON\n", where.c_str(), where.c_str());
+    std::printf("roomcast: listening on %s (%u reactor%s, simd %s%s)\n", where.c_str(), threads, threads == 1 ? "" : "s",
+                simd::kernels().name, main_is_tls ? ", TLS" : "");
+    const char* ws = main_is_tls ? "wss" : "ws";
+    const char* http = main_is_tls ? "https" : "http";
+    std::printf("  %s://%s/ws         rooms (JSON control protocol)\n  %s://%s/ws/{room}  raw subscriber\n"
+                "  %s://%s/publish/{room}  raw publisher (POST: %s://%s/publish/{room})\n"
+                "  %s://%s/echo       echo\n  %s://%s/health  %s://%s/metrics  %s://%s/ (demo)\n",
+                ws, where.c_str(), ws, where.c_str(), ws, where.c_str(), http, where.c_str(), ws, where.c_str(), http,
+                where.c_str(), http, where.c_str(), http, where.c_str());
+    if (!tls_listeners.empty())
+        std::printf("roomcast: TLS listening on %s (wss://%s/...)\n", net::format_address(tls_addr, tls_addr.port).c_str(),
+                    net::format_address(tls_addr, tls_addr.port).c_str());
     std::fflush(stdout);
 
     for (;;) {
         int sig = 0;
         if (::sigwait(&sigs, &sig) != 0) continue;
         if (sig == SIGHUP) {
-            ROOMCAST_LOG(info, "SIGHUP: nothing to reload\n");
+            // New connections get the new certificate; open ones keep theirs. A bad file keeps the old.
+            if (!tls_on) {
+                ROOMCAST_LOG(info, "SIGHUP: no TLS configured, nothing to reload\n");
+            } else if (std::string e = tls_holder.reload(); !e.empty()) {
+                ROOMCAST_LOG(error, "SIGHUP: keeping the old certificate: %s\n", e.c_str());
+            } else {
+                ROOMCAST_LOG(info, "SIGHUP: certificate and key reloaded from %s, %s\n", cfg.tls_cert.c_str(),
+                             cfg.tls_key.c_str());
+            }
             continue;
         }
         ROOMCAST_LOG(info, "%s: draining (up to %u ms)\n", sig == SIGINT ? "SIGINT" : "SIGTERM", cfg.drain_timeout_ms);
@@ -127,6 +194,8 @@ int run_server(const Config& cfg) {
     shared.stopping.store(true, std::memory_order_release);
     for (auto& w : workers) w->wake();
     for (auto& t : pool) t.join();
+    for (auto& w : workers) w->dispose_inbox();  // frames still in flight between reactors
+    workers.clear();
     ROOMCAST_LOG(info, "stopped\n");
     return 0;
 }

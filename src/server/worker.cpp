@@ -14,6 +14,7 @@
 #include "net/clock.hpp"
 #include "http/request_parser.hpp"
 #include "server/http_responses.hpp"
+#include "pubsub/control.hpp"
 #include "util/log.hpp"
 #include "ws/frame_parser.hpp"
 
@@ -32,14 +33,15 @@ constexpr std::uint64_t never = ~std::uint64_t{0};
 
 }  // namespace
 
-// Echo: every message back with the same opcode, as one frame; pings answered with pongs.
+// Echo: every message back with the same opcode, as one frame; rooms routes hand messages to the
+// room engine. Pings are answered with pongs.
 struct EchoHandler {
     Worker& w;
     Connection& c;
     bool on_message(ws::Opcode op, std::span<std::byte> payload) noexcept {
         if (!w.rate_ok(c)) return false;
-        w.out_frame(c, static_cast<std::uint8_t>(op), payload.data(), payload.size());
-        return !c.dead;
+        w.stats_.messages_in.fetch_add(1, std::memory_order_relaxed);
+        return w.on_data_message(c, op, payload);
     }
     bool on_ping(std::span<std::byte> payload) noexcept {
         if (!w.rate_ok(c)) return false;
@@ -69,8 +71,12 @@ struct DiscardHandler {
     }
 };
 
-Worker::Worker(unsigned id, Shared& shared, int listen_fd)
-    : id_(id), shared_(shared), cfg_(*shared.cfg), listen_fd_(listen_fd), wheel_(monotonic_ms()) {
+Worker::Worker(unsigned id, Shared& shared, const int (&listen_fds)[2], const bool (&tls_listener)[2])
+    : id_(id), shared_(shared), cfg_(*shared.cfg), wheel_(monotonic_ms()) {
+    for (int i = 0; i < 2; ++i) {
+        listen_fd_[i].reset(listen_fds[i]);
+        listen_tls_[i] = tls_listener[i];
+    }
     now_ms_ = monotonic_ms();
     epfd_.reset(::epoll_create1(EPOLL_CLOEXEC));
     wake_fd_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
@@ -80,8 +86,70 @@ Worker::Worker(unsigned id, Shared& shared, int listen_fd)
     pool_.reserve_slots();
     closed_.reserve(1024);
     net::sys::epoll_set(epfd_.get(), EPOLL_CTL_ADD, wake_fd_.get(), EPOLLIN, epoll_key(wake_slot, 0));
-    if (net::sys::epoll_set(epfd_.get(), EPOLL_CTL_ADD, listen_fd_.get(), EPOLLIN, epoll_key(listener_slot, 0)) == 0)
-        listening_ = true;
+    set_listening(true);
+    if (shared_.bus) {
+        port_ = &shared_.bus->port(id_);
+        hub_ = std::make_unique<pubsub::Hub>(*port_, static_cast<pubsub::HubSink&>(*this), cfg_.history);
+        net::sys::epoll_set(epfd_.get(), EPOLL_CTL_ADD, port_->wake_fd(), EPOLLIN, epoll_key(bus_slot, 0));
+    }
+    dirty_.reserve(1024);
+    ws::DeflateConfig dc;
+    dc.enabled = cfg_.deflate;
+    dc.level = cfg_.deflate_level;
+    dc.window_bits = cfg_.deflate_window_bits;
+    dc.min_size = cfg_.deflate_min_size;
+    dc.context_takeover = cfg_.deflate_context_takeover;
+    dpool_ = std::make_unique<ws::DeflatePool>(dc);
+}
+
+// A complete data message: inflated first if it was compressed (RFC 7692 §6.2), then echoed or handed
+// to the room engine.
+bool Worker::on_data_message(Connection& c, ws::Opcode op, std::span<std::byte> payload) noexcept {
+    if (c.dfl && (c.parser.msg_rsv & 0x4)) {
+        inflated_.clear();
+        // Bounded: inflation stops the moment the output passes --max-message-size.
+        switch (c.dfl->inflate(*dpool_, payload, true, inflated_, cfg_.max_message_bytes)) {
+        case ws::InflateResult::ok:
+            break;
+        case ws::InflateResult::too_big:
+            stats_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+            fail_ws(c, 1009, "inflated message exceeds --max-message-size");
+            return false;
+        case ws::InflateResult::corrupt:
+            stats_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+            fail_ws(c, 1007, "corrupt permessage-deflate data");
+            return false;
+        case ws::InflateResult::no_memory:
+            fail_ws(c, 1011, "out of memory");
+            return false;
+        }
+        // §8.1 applies to the inflated text; the parser skipped it for the compressed bytes.
+        if (op == ws::Opcode::text &&
+            simd::validate_utf8(inflated_.data(), inflated_.size(), simd::utf8_accept) != simd::utf8_accept) {
+            stats_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+            fail_ws(c, 1007, ws::describe(ws::Error::invalid_utf8));
+            return false;
+        }
+        payload = inflated_.span();
+    }
+    if (c.route != Route::echo) return on_room_message(c, op, payload);
+    send_message(c, op, payload);
+    return !c.dead;
+}
+
+// One message to one connection, compressed when deflate was negotiated and it is big enough.
+void Worker::send_message(Connection& c, ws::Opcode op, std::span<const std::byte> payload) noexcept {
+    if (c.dfl && c.dfl->wants_compression(payload.size(), dpool_->config())) {
+        deflated_.clear();
+        if (!c.dfl->deflate(*dpool_, payload, deflated_)) {
+            fail_ws(c, 1011, "compression failed");
+            return;
+        }
+        // RSV1 marks a compressed message (RFC 7692 §6); encode_header ORs the opcode byte in.
+        out_frame(c, static_cast<std::uint8_t>(op) | 0x40, deflated_.data(), deflated_.size());
+        return;
+    }
+    out_frame(c, static_cast<std::uint8_t>(op), payload.data(), payload.size());
 }
 
 Worker::~Worker() {
@@ -90,6 +158,12 @@ Worker::~Worker() {
         if (c.state != ConnState::free && !c.dead) close_now(c);
     }
     reap();
+    for (OutQueue* q : free_queues_) delete q;
+}
+
+void Worker::dispose_inbox() noexcept {
+    if (!port_) return;
+    port_->drain([](unsigned, const pubsub::Message& m) { pubsub::Hub::dispose(m); });
 }
 
 void Worker::wake() noexcept {
@@ -117,13 +191,20 @@ void Worker::run() noexcept {
     for (;;) {
         int timeout = wheel_.ms_until_next(now_ms_);
         if (stopping_ || accept_paused_until_ms_) timeout = (timeout < 0 || timeout > 50) ? 50 : timeout;
+        if (port_) {
+            port_->flush();
+            if (!port_->prepare_sleep()) timeout = 0;  // messages are waiting: poll
+        }
         const int n = net::sys::epoll_wait_for(epfd_.get(), events_, static_cast<int>(std::size(events_)), timeout);
+        if (port_) port_->woke();
         now_ms_ = monotonic_ms();
         for (int i = 0; i < n; ++i) {
             const std::uint64_t key = events_[i].data.u64;
             const auto s = static_cast<std::uint32_t>(key);
-            if (s == listener_slot) {
-                on_accept();
+            if (s == listener_slot || s == listener2_slot) {
+                on_accept(s == listener_slot ? 0 : 1);
+            } else if (s == bus_slot) {
+                port_->consume_wake_fd();
             } else if (s == wake_slot) {
                 std::uint64_t v;
                 [[maybe_unused]] ssize_t r = ::read(wake_fd_.get(), &v, sizeof v);
@@ -135,6 +216,12 @@ void Worker::run() noexcept {
                 on_event(c, events_[i].events);
             }
         }
+        if (port_) {
+            port_->drain([this](unsigned from, const pubsub::Message& m) { hub_->handle(from, m); });
+            for (pubsub::SubHandle h : deferred_unsubs_) hub_->unsubscribe(h);
+            deferred_unsubs_.clear();
+        }
+        flush_dirty();
         wheel_.advance(now_ms_, [this](net::TimerNode& node) {
             Connection& c = *reinterpret_cast<Connection*>(&node);
             if (!c.dead) on_timer(c);
@@ -142,9 +229,7 @@ void Worker::run() noexcept {
         reap();
         if (accept_paused_until_ms_ && now_ms_ >= accept_paused_until_ms_ && !stopping_) {
             accept_paused_until_ms_ = 0;
-            if (net::sys::epoll_set(epfd_.get(), EPOLL_CTL_ADD, listen_fd_.get(), EPOLLIN,
-                                    epoll_key(listener_slot, 0)) == 0)
-                listening_ = true;
+            set_listening(true);
         }
         if (!stopping_ && shared_.stopping.load(std::memory_order_acquire)) begin_stop();
         if (stopping_) {
@@ -164,11 +249,9 @@ void Worker::run() noexcept {
 void Worker::begin_stop() noexcept {
     stopping_ = true;
     drain_deadline_ms_ = now_ms_ + cfg_.drain_timeout_ms;
-    if (listening_) {
-        net::sys::epoll_set(epfd_.get(), EPOLL_CTL_DEL, listen_fd_.get(), 0, 0);
-        listening_ = false;
-    }
-    listen_fd_.reset();
+    set_listening(false);
+    listen_fd_[0].reset();
+    listen_fd_[1].reset();
     for (std::uint32_t i = 0; i < slots_used_; ++i) {
         Connection& c = slot(i);
         if (c.state == ConnState::free || c.dead) continue;
@@ -177,18 +260,27 @@ void Worker::begin_stop() noexcept {
     }
 }
 
-void Worker::on_accept() noexcept {
+void Worker::set_listening(bool on) noexcept {
+    if (on == listening_) return;
+    for (int i = 0; i < 2; ++i) {
+        if (!listen_fd_[i]) continue;
+        if (on) net::sys::epoll_set(epfd_.get(), EPOLL_CTL_ADD, listen_fd_[i].get(), EPOLLIN, epoll_key(i ? listener2_slot : listener_slot, 0));
+        else net::sys::epoll_set(epfd_.get(), EPOLL_CTL_DEL, listen_fd_[i].get(), 0, 0);
+    }
+    listening_ = on;
+}
+
+void Worker::on_accept(int which) noexcept {
     for (int i = 0; i < 64; ++i) {
         sockaddr_storage ss;
         socklen_t len = sizeof ss;
-        const int fd = net::sys::accept_nb(listen_fd_.get(), &ss, &len);
+        const int fd = net::sys::accept_nb(listen_fd_[which].get(), &ss, &len);
         if (fd < 0) {
             if (fd == -EAGAIN || fd == -EWOULDBLOCK) return;
             if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM) {
                 // Out of descriptors: stop accepting for a moment instead of spinning on a readable listener.
                 ROOMCAST_LOG(warn, "reactor %u: accept: %s; pausing accepts for 100 ms\n", id_, std::strerror(-fd));
-                net::sys::epoll_set(epfd_.get(), EPOLL_CTL_DEL, listen_fd_.get(), 0, 0);
-                listening_ = false;
+                set_listening(false);
                 accept_paused_until_ms_ = now_ms_ + 100;
                 return;
             }
@@ -220,6 +312,15 @@ void Worker::on_accept() noexcept {
             continue;
         }
         c.epoll_events = ev_in;
+        if (listen_tls_[which]) {
+            // The TLS handshake happens in the http state, under --handshake-timeout.
+            const std::shared_ptr<const tls::TlsContext> ctx = shared_.tls->current();
+            c.tls = new (std::nothrow) tls::TlsSession();
+            if (!c.tls || !ctx || c.tls->open(*ctx, fd) == tls::Status::error) {
+                close_now(c);
+                continue;
+            }
+        }
         bool over_ip_cap = false;
         if (shared_.ip_limiter) {
             c.peer_ip = ip_key(ss);
@@ -242,11 +343,78 @@ void Worker::on_accept() noexcept {
 }
 
 void Worker::on_event(Connection& c, std::uint32_t events) noexcept {
+    if (c.tls && (events & EPOLLOUT) && (c.tls_wants_write || !c.tls->handshake_done())) {
+        tls_read(c);  // the handshake (or a record) was waiting to be written
+        if (c.dead) return;
+    }
     if (events & EPOLLOUT) on_writable(c);
     if (!c.dead && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) on_readable(c);
 }
 
+// wss://: OpenSSL reads the socket; plaintext lands in the shared read buffer. Bytes OpenSSL already
+// holds raise no EPOLLIN, so keep reading until it asks for more from the socket.
+void Worker::tls_read(Connection& c) noexcept {
+    static std::atomic<bool> ktls_logged{false};
+    for (int round = 0; round < 64 && !c.dead && !c.read_paused; ++round) {
+        const bool was_done = c.tls->handshake_done();
+        const tls::IoResult r = c.tls->read({rbuf_, read_buffer_bytes});
+        if (!was_done && c.tls->handshake_done() && !ktls_logged.exchange(true)) {
+            ROOMCAST_LOG(info, "TLS: %s; kernel TLS %s\n", c.tls->protocol(),
+                         c.tls->ktls_send() ? "on for sending" : "not available here (userspace TLS)");
+        }
+        if (r.bytes) {
+            c.last_rx_ms = now_ms_;
+            handle_bytes(c, rbuf_, r.bytes);
+            if (!c.dead) flush(c);
+            if (c.dead) return;
+        }
+        c.tls_wants_write = r.status == tls::Status::want_write;
+        switch (r.status) {
+        case tls::Status::ok:
+            continue;
+        case tls::Status::want_read:
+        case tls::Status::want_write:
+            update_events(c);
+            return;
+        case tls::Status::closed:
+            if (c.outq && !c.outq->empty() && c.state == ConnState::lingering) {
+                c.peer_eof = true;
+                c.read_paused = true;
+                update_events(c);
+                return;
+            }
+            close_now(c);
+            return;
+        case tls::Status::error:
+            ROOMCAST_LOG(debug, "TLS: %s\n", c.tls->error_reason());
+            close_now(c);
+            return;
+        }
+    }
+}
+
+ssize_t Worker::send_out(Connection& c, const iovec* iov, int count) noexcept {
+    if (!c.tls) return net::sys::send_iov(c.fd, iov, count);
+    const tls::IoResult r = c.tls->write({iov, static_cast<std::size_t>(count)});
+    switch (r.status) {
+    case tls::Status::ok:
+        return static_cast<ssize_t>(r.bytes);
+    case tls::Status::want_write:
+    case tls::Status::want_read:
+        if (r.status == tls::Status::want_read) c.tls_wants_write = false;
+        return r.bytes ? static_cast<ssize_t>(r.bytes) : -EAGAIN;
+    case tls::Status::closed:
+    case tls::Status::error:
+        break;
+    }
+    return -EPIPE;
+}
+
 void Worker::on_readable(Connection& c) noexcept {
+    if (c.tls) {
+        tls_read(c);
+        return;
+    }
     for (int round = 0; round < 4 && !c.dead && !c.read_paused; ++round) {
         const ssize_t r = net::sys::recv_some(c.fd, rbuf_, read_buffer_bytes);
         if (r > 0) {
@@ -257,7 +425,7 @@ void Worker::on_readable(Connection& c) noexcept {
             continue;
         }
         if (r == -EAGAIN || r == -EWOULDBLOCK) return;
-        if (r == 0 && c.backlog && !c.backlog->empty() && c.state == ConnState::lingering) {
+        if (r == 0 && c.outq && !c.outq->empty() && c.state == ConnState::lingering) {
             // The peer half-closed; our close reply is still queued: finish sending it first.
             c.peer_eof = true;
             c.read_paused = true;
@@ -269,7 +437,7 @@ void Worker::on_readable(Connection& c) noexcept {
     }
 }
 
-void Worker::on_writable(Connection& c) noexcept { flush_backlog(c); }
+void Worker::on_writable(Connection& c) noexcept { flush_queue(c); }
 
 void Worker::handle_bytes(Connection& c, std::byte* p, std::size_t n) noexcept {
     switch (c.state) {
@@ -281,7 +449,7 @@ void Worker::handle_bytes(Connection& c, std::byte* p, std::size_t n) noexcept {
         break;
     case ConnState::closing: {
         DiscardHandler h{*this, c};
-        const ws::ParserLimits lim{cfg_.max_message_bytes, 0};
+        const ws::ParserLimits lim{cfg_.max_message_bytes, static_cast<std::uint8_t>(c.dfl ? 0x4 : 0)};
         const ws::ParseOutcome o = ws::parse_frames(c.parser, p, n, lim, pool_, h);
         if (o.result == ws::ParseResult::failed || o.result == ws::ParseResult::no_memory) linger(c);
         break;
@@ -304,7 +472,7 @@ void Worker::handle_http(Connection& c, std::byte* p, std::size_t n) noexcept {
         len = c.head->size();
     }
     std::size_t off = 0;
-    while (off < len && c.state == ConnState::http && !c.dead) {
+    while (off < len && c.state == ConnState::http && !c.dead && !(c.rooms && c.rooms->awaiting_publish)) {
         std::size_t consumed = 0;
         if (!handle_request(c, data + off, len - off, consumed)) break;
         off += consumed;
@@ -333,6 +501,7 @@ bool Worker::handle_request(Connection& c, std::byte* p, std::size_t n, std::siz
     const std::string_view text(reinterpret_cast<const char*>(p), n);
     const http::ParseStatus st = http::parse_request(text, cfg_.max_header_bytes, req, perr);
     if (st == http::ParseStatus::need_more) return false;
+    req_base_ = p;
     consumed = n;
     c.keep_alive = false;
     if (st == http::ParseStatus::failed) {
@@ -349,13 +518,32 @@ bool Worker::handle_request(Connection& c, std::byte* p, std::size_t n, std::siz
                                           : req.has_token("connection", "keep-alive");
     if (has_body) c.keep_alive = false;
 
+    const bool post_publish = req.method == "POST" && req.path.starts_with("/publish/");
+    if (has_body && !post_publish) c.keep_alive = false;
+
     if (req.path == "/health") {
         if (req.method != "GET" && req.method != "HEAD") {
             c.keep_alive = false;
             out_http(c, 405, "Allow: GET, HEAD\r\n", "text/plain", "method not allowed\n");
         } else {
             std::string body = health_json(shared_, now_ms_);
-            out_http(c, 200, "Cache-Control: no-store\r\n", "application/json", req.method == "HEAD" ? std::string_view{} : std::string_view(body));
+            out_http(c, 200, "Cache-Control: no-store\r\n", "application/json",
+                     req.method == "HEAD" ? std::string_view{} : std::string_view(body));
+        }
+    } else if (req.path == "/metrics") {
+        if (req.method != "GET") {
+            c.keep_alive = false;
+            out_http(c, 405, "Allow: GET\r\n", "text/plain", "method not allowed\n");
+        } else {
+            const std::string body = metrics_text();
+            out_http(c, 200, "Cache-Control: no-store\r\n", "text/plain; version=0.0.4", body);
+        }
+    } else if (req.path == "/") {
+        if (req.method != "GET") {
+            c.keep_alive = false;
+            out_http(c, 405, "Allow: GET\r\n", "text/plain", "method not allowed\n");
+        } else {
+            out_http(c, 200, "", "text/html; charset=utf-8", demo_page());
         }
     } else if (req.path == "/echo") {
         if (req.method != "GET") {
@@ -364,54 +552,86 @@ bool Worker::handle_request(Connection& c, std::byte* p, std::size_t n, std::siz
         } else if (!http::wants_websocket(req)) {
             out_http(c, 426, "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n", "text/plain",
                      "426 upgrade required: /echo is a WebSocket endpoint\n");
-        } else {
-            std::string_view key;
-            const http::HandshakeError herr = http::validate_upgrade(req, key);
-            if (herr != http::HandshakeError::none) {
-                c.keep_alive = false;
-                const int status = http::http_status(herr);
-                out_http(c, status, status == 426 ? "Sec-WebSocket-Version: 13\r\n" : (status == 405 ? "Allow: GET\r\n" : ""),
-                         "text/plain", std::string(http::describe(herr)) + "\n");
-            } else if (!cfg_.allowed_origins.empty() && req.has_header("origin") &&
-                       (req.header_count_of("origin") != 1 || !http::origin_allowed(req.header("origin"), cfg_.allowed_origins))) {
-                // §10.2: a browser's Origin the server does not accept gets 403. Clients that send no
-                // Origin (not browsers) are not subject to it.
-                c.keep_alive = false;
-                out_http(c, 403, "", "text/plain", "origin not allowed (--allowed-origins)\n");
-            } else {
-                const std::string_view proto = http::select_subprotocol(req, cfg_.subprotocols);
-                char resp[http::max_101_bytes + 256];
-                const std::size_t m = http::write_101(resp, sizeof resp, key, proto, {});
-                if (m == 0) {
-                    c.keep_alive = false;
-                    out_http(c, 400, "", "text/plain", "subprotocol too long\n");
-                } else {
-                    out_copy(c, resp, m);
-                    c.state = ConnState::websocket;
-                    c.route = Route::echo;
-                    c.counted_ws = true;
-                    ws_count_.fetch_add(1, std::memory_order_relaxed);
-                    c.last_rx_ms = c.last_ping_ms = now_ms_;
-                    arm_ws_timer(c);
-                    return true;
-                }
-            }
+        } else if (upgrade(c, req, Route::echo)) {
+            return true;
         }
+    } else if (req.path == "/ws" || req.path.starts_with("/ws/") || req.path.starts_with("/publish/")) {
+        if (!route_rooms(c, req, n, consumed)) return false;  // a POST body still arriving
+        if (c.dead || c.state != ConnState::http) return true;  // upgraded, or failed and lingering
+        if (c.rooms && c.rooms->awaiting_publish) return true;  // answered when the owner assigns the seq
     } else {
         out_http(c, 404, "", "text/plain", "not found\n");
     }
+    finish_response(c);
+    if (!c.keep_alive) consumed = n;
+    return true;
+}
+
+// After a plain response: close, or wait for the next request on this keep-alive connection.
+void Worker::finish_response(Connection& c) noexcept {
+    if (c.dead) return;
     if (!c.keep_alive) {
         linger(c);
-        consumed = n;
-    } else {
-        wheel_.schedule(c.timer, now_ms_ + cfg_.handshake_timeout_ms);  // the next request's deadline
+        return;
     }
+    wheel_.schedule(c.timer, now_ms_ + cfg_.handshake_timeout_ms);  // the next request's deadline
+}
+
+// Validates the upgrade (RFC 6455 §4.2.1, Origin) and writes the 101. False: an error answer was
+// written instead (the connection will close).
+bool Worker::upgrade(Connection& c, const http::Request& req, Route route) noexcept {
+    std::string_view key;
+    const http::HandshakeError herr = http::validate_upgrade(req, key);
+    if (herr != http::HandshakeError::none) {
+        c.keep_alive = false;
+        const int status = http::http_status(herr);
+        out_http(c, status, status == 426 ? "Sec-WebSocket-Version: 13\r\n" : (status == 405 ? "Allow: GET\r\n" : ""),
+                 "text/plain", std::string(http::describe(herr)) + "\n");
+        return false;
+    }
+    if (!cfg_.allowed_origins.empty() && req.has_header("origin") &&
+        (req.header_count_of("origin") != 1 || !http::origin_allowed(req.header("origin"), cfg_.allowed_origins))) {
+        // §10.2: a browser's Origin the server does not accept gets 403. Clients that send no Origin
+        // (not browsers) are not subject to it.
+        c.keep_alive = false;
+        out_http(c, 403, "", "text/plain", "origin not allowed (--allowed-origins)\n");
+        return false;
+    }
+    const std::string_view proto = http::select_subprotocol(req, cfg_.subprotocols);
+    // permessage-deflate (RFC 7692 §5): the first acceptable offer across every extensions header.
+    std::string_view offers[ws::max_extension_offers];
+    std::size_t offer_count = 0;
+    for (std::uint16_t i = 0; i < req.header_count && offer_count < ws::max_extension_offers; ++i)
+        if (http::iequals(req.headers[i].name, "sec-websocket-extensions")) offers[offer_count++] = req.headers[i].value;
+    ws::DeflateParams dparams;
+    char ext_value[ws::max_deflate_response_bytes];
+    std::string_view ext;
+    const bool deflate = offer_count && ws::negotiate_deflate({offers, offer_count}, dpool_->config(), dparams);
+    if (deflate) ext = {ext_value, ws::write_deflate_response(dparams, ext_value)};
+    char resp[http::max_101_bytes + 256 + ws::max_deflate_response_bytes];
+    const std::size_t m = http::write_101(resp, sizeof resp, key, proto, ext);
+    if (m == 0) {
+        c.keep_alive = false;
+        out_http(c, 400, "", "text/plain", "subprotocol too long\n");
+        return false;
+    }
+    out_copy(c, resp, m);
+    if (deflate && !(c.dfl = new (std::nothrow) ws::DeflateSession(dparams))) {
+        close_now(c);
+        return true;
+    }
+    c.state = ConnState::websocket;
+    c.route = route;
+    c.counted_ws = true;
+    ws_count_.fetch_add(1, std::memory_order_relaxed);
+    c.last_rx_ms = c.last_ping_ms = now_ms_;
+    arm_ws_timer(c);
     return true;
 }
 
 void Worker::handle_ws(Connection& c, std::byte* p, std::size_t n) noexcept {
     EchoHandler h{*this, c};
-    const ws::ParserLimits lim{cfg_.max_message_bytes, 0};
+    const ws::ParserLimits lim{cfg_.max_message_bytes, static_cast<std::uint8_t>(c.dfl ? 0x4 : 0)};
     frames_before_ = c.parser.frames;
     const ws::ParseOutcome o = ws::parse_frames(c.parser, p, n, lim, pool_, h);
     if (!rate_ok(c)) return;
@@ -420,6 +640,7 @@ void Worker::handle_ws(Connection& c, std::byte* p, std::size_t n) noexcept {
     case ws::ParseResult::stopped:
         break;
     case ws::ParseResult::failed:
+        stats_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
         fail_ws(c, ws::close_code(o.error), ws::describe(o.error));
         break;
     case ws::ParseResult::no_memory:
@@ -472,7 +693,7 @@ void Worker::arm_ws_timer(Connection& c) noexcept {
 // A peer that does not read gets no pile of pongs: while its backlog is non-empty only the latest
 // ping is remembered (§5.5.3 allows answering only the most recent one) and answered once it drains.
 void Worker::answer_ping(Connection& c, std::span<const std::byte> payload) noexcept {
-    if (!c.backlog || c.backlog->empty()) {
+    if (!c.outq || c.outq->empty()) {
         out_frame(c, static_cast<std::uint8_t>(ws::Opcode::pong), payload.data(), payload.size());
         return;
     }
@@ -564,6 +785,25 @@ void Worker::out_http(Connection& c, int status, std::string_view extra_headers,
     if (!body.empty()) out_copy(c, body.data(), body.size());
 }
 
+OutQueue* Worker::queue_of(Connection& c) noexcept {
+    if (c.outq) return c.outq;
+    if (!free_queues_.empty()) {
+        c.outq = free_queues_.back();
+        free_queues_.pop_back();
+    } else {
+        c.outq = new (std::nothrow) OutQueue();
+    }
+    return c.outq;
+}
+
+void Worker::drop_queue(Connection& c) noexcept {
+    if (!c.outq) return;
+    c.outq->clear(pool_, frames_);
+    if (free_queues_.size() < 1024) free_queues_.push_back(c.outq);
+    else delete c.outq;
+    c.outq = nullptr;
+}
+
 void Worker::flush(Connection& c) noexcept {
     if (iov_count_ == 0) {
         out_owner_ = nullptr;
@@ -577,9 +817,9 @@ void Worker::flush(Connection& c) noexcept {
     out_owner_ = nullptr;
     if (c.dead) return;
     std::size_t sent = 0;
-    const bool had_backlog = c.backlog && !c.backlog->empty();
-    if (!had_backlog) {
-        const ssize_t r = net::sys::send_iov(c.fd, iov_, count);
+    const bool queued = c.outq && !c.outq->empty();
+    if (!queued) {
+        const ssize_t r = send_out(c, iov_, count);
         if (r < 0 && r != -EAGAIN && r != -EWOULDBLOCK) {
             close_now(c);  // EPIPE / ECONNRESET: the peer is gone
             return;
@@ -587,14 +827,15 @@ void Worker::flush(Connection& c) noexcept {
         sent = r > 0 ? static_cast<std::size_t>(r) : 0;
         if (sent == total) {
             if (c.shutdown_pending && c.state == ConnState::lingering) {
-                ::shutdown(c.fd, SHUT_WR);
+                half_close(c);
                 c.shutdown_pending = false;
             }
             return;
         }
     }
-    // Queue what the kernel did not take, in order.
-    if (!c.backlog && !(c.backlog = pool_.acquire())) {
+    // Queue what the kernel did not take, in order (the staged bytes may point into the read buffer).
+    OutQueue* q = queue_of(c);
+    if (!q) {
         close_now(c);
         return;
     }
@@ -605,32 +846,31 @@ void Worker::flush(Connection& c) noexcept {
             skip -= len;
             continue;
         }
-        if (!c.backlog->append(static_cast<const std::byte*>(iov_[i].iov_base) + skip, len - skip)) {
+        if (!q->append_bytes(static_cast<const std::byte*>(iov_[i].iov_base) + skip, len - skip, pool_)) {
             close_now(c);
             return;
         }
         skip = 0;
     }
-    if (c.backlog->size() > backlog_pause_bytes) c.read_paused = true;
-    if (had_backlog) flush_backlog(c);  // the older bytes go first; try to drain now
+    if (q->bytes() > cfg_.max_backlog_bytes) c.read_paused = true;  // backpressure on our own input
+    if (queued) flush_queue(c);  // the older bytes go first; try to drain now
     else update_events(c);
 }
 
-void Worker::flush_backlog(Connection& c) noexcept {
+// Writes the queue (shared room frames and owned bytes) with one sendmsg per call.
+void Worker::flush_queue(Connection& c) noexcept {
     if (c.dead) return;
-    if (c.backlog && !c.backlog->empty()) {
-        const ssize_t r = net::sys::send_some(c.fd, c.backlog->data(), c.backlog->size());
+    if (c.outq && !c.outq->empty()) {
+        const int n = c.outq->gather(iov_, max_iov);
+        const ssize_t r = send_out(c, iov_, n);
         if (r < 0 && r != -EAGAIN && r != -EWOULDBLOCK) {
             close_now(c);
             return;
         }
-        if (r > 0) c.backlog->consume(static_cast<std::size_t>(r));
+        if (r > 0) c.outq->consume(static_cast<std::size_t>(r), pool_, frames_);
     }
-    if (c.backlog && c.backlog->empty()) {
-        // Give the memory back: idle connections hold no buffers.
-        if (c.backlog->capacity() > util::BufferPool::keep_capacity_bytes) c.backlog->release_memory();
-        pool_.release(c.backlog);
-        c.backlog = nullptr;
+    if (c.outq && c.outq->empty()) {
+        drop_queue(c);  // idle connections hold no buffers
         if (c.pending_pong) {
             util::ByteBuffer* pong = c.pending_pong;
             c.pending_pong = nullptr;
@@ -638,7 +878,7 @@ void Worker::flush_backlog(Connection& c) noexcept {
                 out_frame(c, static_cast<std::uint8_t>(ws::Opcode::pong), pong->data(), pong->size());
             pool_.release(pong);
             flush(c);
-            if (c.dead || (c.backlog && !c.backlog->empty())) return;
+            if (c.dead || (c.outq && !c.outq->empty())) return;
         }
         if (c.state == ConnState::lingering) {
             if (c.peer_eof) {
@@ -646,20 +886,27 @@ void Worker::flush_backlog(Connection& c) noexcept {
                 return;
             }
             if (c.shutdown_pending) {
-                ::shutdown(c.fd, SHUT_WR);
+                half_close(c);
                 c.shutdown_pending = false;
             }
         }
     }
-    if (c.read_paused && !c.peer_eof && (!c.backlog || c.backlog->size() <= backlog_pause_bytes / 2))
+    if (c.read_paused && !c.peer_eof && !(c.rooms && c.rooms->awaiting_publish) &&
+        (!c.outq || c.outq->bytes() <= cfg_.max_backlog_bytes / 2)) {
         c.read_paused = false;
+        if (c.tls && c.tls->has_buffered_input()) {  // no EPOLLIN will announce what OpenSSL holds
+            update_events(c);
+            tls_read(c);
+            return;
+        }
+    }
     update_events(c);
 }
 
 void Worker::update_events(Connection& c) noexcept {
     if (c.dead) return;
     const std::uint8_t want = static_cast<std::uint8_t>((c.read_paused ? 0 : ev_in) |
-                                                        ((c.backlog && !c.backlog->empty()) ? ev_out : 0));
+                                                        ((c.outq && !c.outq->empty()) || c.tls_wants_write ? ev_out : 0));
     if (want == c.epoll_events) return;
     const std::uint32_t events = ((want & ev_in) ? EPOLLIN : 0u) | ((want & ev_out) ? EPOLLOUT : 0u);
     if (net::sys::epoll_set(epfd_.get(), EPOLL_CTL_MOD, c.fd, events, epoll_key(c.index, c.generation)) < 0) {
@@ -670,6 +917,12 @@ void Worker::update_events(Connection& c) noexcept {
 }
 
 // ---- closing ----
+
+// FIN after our last bytes (TLS: close_notify first, RFC 8446 §6.1).
+void Worker::half_close(Connection& c) noexcept {
+    if (c.tls && c.tls->handshake_done()) c.tls->shutdown();
+    ::shutdown(c.fd, SHUT_WR);
+}
 
 void Worker::fail_ws(Connection& c, std::uint16_t code, std::string_view reason) noexcept {
     // §7.1.7: _Fail the WebSocket Connection_: send a close frame, then close; no further frames parsed.
@@ -694,8 +947,8 @@ void Worker::linger(Connection& c) noexcept {
     c.shutdown_pending = true;
     flush(c);
     if (c.dead) return;
-    if (!c.backlog || c.backlog->empty()) {
-        ::shutdown(c.fd, SHUT_WR);
+    if (!c.outq || c.outq->empty()) {
+        half_close(c);
         c.shutdown_pending = false;
     }
     wheel_.schedule(c.timer, now_ms_ + linger_ms);
@@ -710,16 +963,20 @@ void Worker::close_now(Connection& c) noexcept {
         out_owner_ = nullptr;
     }
     c.dead = true;
+    delete c.tls;  // no close_notify on an abrupt close
+    c.tls = nullptr;
     net::sys::close_fd(c.fd);  // also removes it from the epoll set
     c.fd = -1;
     wheel_.cancel(c.timer);
     c.parser.release(pool_);
     pool_.release(c.head);
     c.head = nullptr;
-    if (c.backlog) {
-        if (c.backlog->capacity() > util::BufferPool::keep_capacity_bytes) c.backlog->release_memory();
-        pool_.release(c.backlog);
-        c.backlog = nullptr;
+    drop_queue(c);
+    release_rooms(c);
+    if (c.dfl) {
+        c.dfl->release(*dpool_);
+        delete c.dfl;
+        c.dfl = nullptr;
     }
     if (c.counted_ws) {
         ws_count_.fetch_sub(1, std::memory_order_relaxed);

@@ -10,6 +10,7 @@
 #include <memory>
 #include <span>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "net/sys.hpp"
@@ -17,7 +18,13 @@
 #include "roomcast/config.hpp"
 #include "server/connection.hpp"
 #include "server/ip_limiter.hpp"
+#include "server/out_queue.hpp"
+#include "pubsub/hub.hpp"
+#include "pubsub/inbox.hpp"
+#include "http/request_parser.hpp"
 #include "util/byte_buffer.hpp"
+#include "tls/context.hpp"
+#include "ws/deflate.hpp"
 
 namespace roomcast::server {
 
@@ -32,9 +39,23 @@ struct Shared {
     std::atomic<std::size_t> open_connections{0};  // all reactors, against --max-connections
     std::atomic<bool> stopping{false};
     IpLimiter* ip_limiter = nullptr;  // --max-connections-per-ip (nullptr: no cap)
+    tls::TlsContextHolder* tls = nullptr;  // certificate (swapped by SIGHUP); nullptr: no TLS
+    pubsub::Bus* bus = nullptr;       // cross-reactor inboxes (rooms)
 };
 
-class Worker {
+// Per-reactor counters, readable from any reactor (/metrics).
+struct WorkerStats {
+    std::atomic<std::uint64_t> messages_in{0};        // data messages received
+    std::atomic<std::uint64_t> published{0};          // messages published by this reactor's clients
+    std::atomic<std::uint64_t> deliveries{0};         // room frames queued to subscribers
+    std::atomic<std::uint64_t> dropped{0};            // --slow-consumer drop / conflate skips
+    std::atomic<std::uint64_t> slow_disconnects{0};   // --slow-consumer disconnect closes
+    std::atomic<std::uint64_t> protocol_errors{0};    // connections failed with 1002/1007/1009/1008
+    std::atomic<std::uint64_t> http_errors{0};        // 4xx/5xx answers
+    std::atomic<std::uint64_t> deflate_shared{0};     // compressed room frames built (once per message per reactor)
+};
+
+class Worker final : private pubsub::HubSink {
 public:
     // Read buffer: shared by all connections of this reactor. Parsers may not read before data() or
     // past data() + size(); the padding is there so a SIMD over-read stays inside our own memory.
@@ -45,13 +66,12 @@ public:
     static constexpr int max_iov = 256;
     // Payloads at least this big are sent from where they lie (iovec) instead of being copied.
     static constexpr std::size_t copy_threshold_bytes = 4096;
-    // A connection whose backlog passes this stops being read until it drains (backpressure).
-    static constexpr std::size_t backlog_pause_bytes = 4u << 20;
     // How long a closed connection waits for the peer's FIN/close reply.
     static constexpr std::uint32_t linger_ms = 2000;
 
-    Worker(unsigned id, Shared& shared, int listen_fd);
-    ~Worker();
+    // listen_fds[i] >= 0 is a listener; tls_listener[i] says whether it speaks TLS.
+    Worker(unsigned id, Shared& shared, const int (&listen_fds)[2], const bool (&tls_listener)[2]);
+    ~Worker() override;
     Worker(const Worker&) = delete;
     Worker& operator=(const Worker&) = delete;
 
@@ -63,10 +83,15 @@ public:
     unsigned id() const noexcept { return id_; }
     std::uint32_t websocket_count() const noexcept { return ws_count_.load(std::memory_order_relaxed); }
     std::uint32_t connection_count() const noexcept { return conn_count_.load(std::memory_order_relaxed); }
+    const WorkerStats& stats() const noexcept { return stats_; }
+    // After every reactor has stopped: free what is still in flight in this reactor's inbox.
+    void dispose_inbox() noexcept;
 
 private:
     static constexpr std::uint32_t listener_slot = 0xFFFFFFFFu;
     static constexpr std::uint32_t wake_slot = 0xFFFFFFFEu;
+    static constexpr std::uint32_t bus_slot = 0xFFFFFFFDu;
+    static constexpr std::uint32_t listener2_slot = 0xFFFFFFFCu;
 
     // Slab
     Connection* alloc_connection() noexcept;
@@ -76,7 +101,10 @@ private:
     }
 
     // Events
-    void on_accept() noexcept;
+    void on_accept(int which) noexcept;
+    void set_listening(bool on) noexcept;
+    ssize_t send_out(Connection& c, const iovec* iov, int count) noexcept;
+    void tls_read(Connection& c) noexcept;
     void on_event(Connection& c, std::uint32_t events) noexcept;
     void on_readable(Connection& c) noexcept;
     void on_writable(Connection& c) noexcept;
@@ -85,6 +113,30 @@ private:
     void handle_http(Connection& c, std::byte* p, std::size_t n) noexcept;
     bool handle_request(Connection& c, std::byte* p, std::size_t n, std::size_t& consumed) noexcept;
     void handle_ws(Connection& c, std::byte* p, std::size_t n) noexcept;
+    bool upgrade(Connection& c, const http::Request& req, Route route) noexcept;
+    void finish_response(Connection& c) noexcept;
+    bool route_rooms(Connection& c, const http::Request& req, std::size_t available, std::size_t& consumed) noexcept;
+    bool post_publish(Connection& c, const http::Request& req, std::string_view room, std::size_t available,
+                      std::size_t& consumed) noexcept;
+    bool on_room_message(Connection& c, ws::Opcode op, std::span<std::byte> payload) noexcept;
+    bool on_data_message(Connection& c, ws::Opcode op, std::span<std::byte> payload) noexcept;
+    void send_message(Connection& c, ws::Opcode op, std::span<const std::byte> payload) noexcept;
+    void on_control(Connection& c, std::span<std::byte> text) noexcept;
+    void control_error(Connection& c, std::string_view code, std::string_view message, std::string_view id) noexcept;
+    template <class Reply>
+    void send_reply(Connection& c, const Reply& r) noexcept;
+    void deliver(Connection& c, LocalFrame* lf) noexcept;
+    void flush_dirty() noexcept;
+    Connection* lookup(std::uint64_t who) noexcept;
+    static std::uint64_t who_of(const Connection& c) noexcept { return epoll_key(c.index, c.generation); }
+    void release_rooms(Connection& c) noexcept;
+    std::string metrics_text();
+
+    // HubSink
+    void on_subscribed(pubsub::SubscriberId who, pubsub::SubHandle h, std::string_view room, pubsub::Format format,
+                       const pubsub::ReplayPlan& plan, std::span<pubsub::FrameRef* const> replay) noexcept override;
+    void on_deliver(pubsub::FrameRef* frame, std::span<const pubsub::SubscriberId> subs) noexcept override;
+    void on_published(pubsub::PublisherId who, std::uint64_t seq) noexcept override;
     void begin_stop() noexcept;
 
     // Output
@@ -95,13 +147,16 @@ private:
     void out_http(Connection& c, int status, std::string_view extra_headers, std::string_view content_type,
                   std::string_view body) noexcept;
     void flush(Connection& c) noexcept;
-    void flush_backlog(Connection& c) noexcept;
+    void flush_queue(Connection& c) noexcept;
+    OutQueue* queue_of(Connection& c) noexcept;
+    void drop_queue(Connection& c) noexcept;
     void update_events(Connection& c) noexcept;
 
     // Closing
     void fail_ws(Connection& c, std::uint16_t code, std::string_view reason) noexcept;
     void start_close(Connection& c, std::uint16_t code, std::string_view reason, std::uint32_t wait_ms) noexcept;
     void linger(Connection& c) noexcept;
+    void half_close(Connection& c) noexcept;
     void close_now(Connection& c) noexcept;
     void reap() noexcept;
     void arm_ws_timer(Connection& c) noexcept;
@@ -109,17 +164,31 @@ private:
     bool rate_ok(Connection& c) noexcept;
 
     friend struct EchoHandler;
+    friend struct RoomHandler;
     friend struct DiscardHandler;
 
     const unsigned id_;
     Shared& shared_;
     const Config& cfg_;
     net::sys::UniqueFd epfd_;
-    net::sys::UniqueFd listen_fd_;
+    net::sys::UniqueFd listen_fd_[2];
+    bool listen_tls_[2] = {false, false};
     net::sys::UniqueFd wake_fd_;
     std::uint64_t now_ms_ = 0;
     net::TimerWheel wheel_;
     util::BufferPool pool_;
+    LocalFramePool frames_;
+    std::unique_ptr<ws::DeflatePool> dpool_;
+    util::ByteBuffer inflated_;    // the message being handled, inflated (reused)
+    util::ByteBuffer deflated_;    // an outgoing message, compressed (reused)
+    std::vector<OutQueue*> free_queues_;
+    pubsub::Port* port_ = nullptr;
+    std::unique_ptr<pubsub::Hub> hub_;
+    std::vector<Connection*> dirty_;
+    std::vector<pubsub::SubHandle> deferred_unsubs_;
+    // Pending /ws subscriptions: handle -> the request id to echo in "subscribed".
+    std::unordered_map<std::uint64_t, std::string> sub_ids_;
+    WorkerStats stats_;
 
     static constexpr std::size_t chunk_size = 1024;
     std::vector<std::unique_ptr<Connection[]>> chunks_;
@@ -141,7 +210,8 @@ private:
     iovec iov_[max_iov];
     int iov_count_ = 0;
     std::size_t out_bytes_ = 0;
-    std::uint32_t frames_before_ = 0;  // the parser's frame count before the current read
+    std::uint32_t frames_before_ = 0;
+    const std::byte* req_base_ = nullptr;  // start of the request being handled (bodies follow its head)  // the parser's frame count before the current read
     Connection* out_owner_ = nullptr;
     epoll_event events_[256];
 };

@@ -73,7 +73,7 @@ PAGE = r"""<!doctype html>
   ws.binaryType = "arraybuffer";
   ws.onopen = function () {
     steps.push("open(ext=" + JSON.stringify(ws.extensions) + ",proto=" + JSON.stringify(ws.protocol) + ")");
-    if (ws.extensions !== "") { finish(false, "server accepted extension " + ws.extensions); return; }
+    if (!ws.extensions.startsWith("permessage-deflate")) { finish(false, "permessage-deflate not negotiated: " + ws.extensions); return; }
     ws.send(plan[0].send);
   };
   ws.onmessage = function (ev) {
@@ -225,6 +225,6 @@ def test_chromium_echo_text_and_binary(interop_server):
     assert result is not None, "page never reported a result\n" + diag
     assert result["ok"], f"chromium WebSocket echo failed: {result['detail']} steps={result.get('steps')}\n{diag}"
     assert "close(1000,true)" in result["steps"]
-    assert result["steps"][0] == 'open(ext="",proto="")', result["steps"]
+    assert result["steps"][0].startswith('open(ext="permessage-deflate'), result["steps"]
     if from_dom is not None:
         assert from_dom["ok"], from_dom

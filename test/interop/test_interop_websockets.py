@@ -354,17 +354,18 @@ def test_compression_disabled_no_extension(interop_server):
     run(main())
 
 
-def test_default_permessage_deflate_offer_declined(interop_server):
-    """websockets offers permessage-deflate by default; the server must decline (no
-    Sec-WebSocket-Extensions in the 101) and echo must still work uncompressed."""
+def test_default_permessage_deflate_offer_negotiated(interop_server):
+    """websockets offers permessage-deflate by default; the server accepts it (RFC 7692) and
+    compressed echo works both ways, also for fragmented and large messages."""
     async def main():
         async with websockets.connect(interop_server.url("/echo"), ping_interval=None,
                                       open_timeout=5, close_timeout=5, max_size=16 * MiB) as ws:
-            assert "Sec-WebSocket-Extensions" not in ws.response_headers, \
-                ws.response_headers.get("Sec-WebSocket-Extensions")
-            assert ws.extensions == []
+            ext = ws.response_headers.get("Sec-WebSocket-Extensions", "")
+            assert ext.startswith("permessage-deflate"), ext
+            assert len(ws.extensions) == 1
             await echo(ws, "compressible " * 1000)
             await echo(ws, bytes(5000))
+            await echo(ws, os.urandom(MiB))
             await ws.send(["a" * 1000, "b" * 1000])
             assert await ws.recv() == "a" * 1000 + "b" * 1000
             await close_clean(ws)

@@ -78,6 +78,7 @@ struct Connection {
     bool peer_eof = false;            // the peer half-closed while our last bytes were still queued
     bool dead = false;                // closed this turn, freed at the end of it
     bool dirty = false;               // room frames queued this turn: flushed at the end of the turn
+    bool conflating = false;          // --slow-consumer conflate: behind; one pending frame per room
     bool tls_wants_write = false;     // TLS handshake/renegotiation data waits for EPOLLOUT
 };
 

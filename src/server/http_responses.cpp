@@ -16,6 +16,7 @@ const char* reason_phrase(int status) noexcept {
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 413: return "Content Too Large";
+    case 411: return "Length Required";
     case 414: return "URI Too Long";
     case 426: return "Upgrade Required";
     case 431: return "Request Header Fields Too Large";

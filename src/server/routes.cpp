@@ -390,6 +390,19 @@ void Worker::deliver(Connection& c, LocalFrame* lf) noexcept {
         return;
     }
     const std::size_t size = lf->frame->wire().size();
+    if (cfg_.slow_consumer == SlowConsumer::conflate && !c.conflating && q->bytes() + size > cfg_.max_backlog_bytes)
+        c.conflating = true;  // until its queue has drained completely
+    if (c.conflating) {
+        // Conflation: once past --max-backlog and until it has caught up, only the newest pending
+        // message of each room is kept: older unsent frames of this room make way for this one.
+        const std::string_view tag = lf->frame->tag();
+        const pubsub::Format fmt = lf->frame->format();
+        const std::size_t before = q->segments();
+        q->drop_unstarted(
+            [&](const Segment& s) { return s.shared && s.shared->frame->format() == fmt && s.shared->frame->tag() == tag; },
+            pool_, frames_);
+        stats_.dropped.fetch_add(before - q->segments(), std::memory_order_relaxed);
+    }
     if (q->bytes() + size > cfg_.max_backlog_bytes) {
         switch (cfg_.slow_consumer) {
         case SlowConsumer::disconnect: {
@@ -403,19 +416,9 @@ void Worker::deliver(Connection& c, LocalFrame* lf) noexcept {
             return;
         }
         case SlowConsumer::drop:
+        case SlowConsumer::conflate:  // other rooms' pending frames fill the backlog: skip this one
             stats_.dropped.fetch_add(1, std::memory_order_relaxed);
             return;  // the subscriber sees the seq gap
-        case SlowConsumer::conflate: {
-            // Only the newest pending message of each room: drop older unsent frames of this room.
-            const std::string_view tag = lf->frame->tag();
-            const pubsub::Format fmt = lf->frame->format();
-            const std::size_t before = q->segments();
-            q->drop_unstarted(
-                [&](const Segment& s) { return s.shared && s.shared->frame->format() == fmt && s.shared->frame->tag() == tag; },
-                pool_, frames_);
-            stats_.dropped.fetch_add(before - q->segments(), std::memory_order_relaxed);
-            break;
-        }
         }
     }
     if (!q->append_frame(lf)) {

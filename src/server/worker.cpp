@@ -510,13 +510,12 @@ bool Worker::handle_request(Connection& c, std::byte* p, std::size_t n, std::siz
         return true;
     }
     consumed = req.head_bytes;
-    // Keep-alive for plain requests: HTTP/1.1 unless "Connection: close"; no body handling here, so a
-    // request that announces a body ends the connection after the answer.
+    // Keep-alive for plain requests: HTTP/1.1 unless "Connection: close". Only POST /publish reads a
+    // body; any other request that announces one ends the connection after the answer.
     const bool has_body = req.has_header("transfer-encoding") ||
                           (req.has_header("content-length") && req.header("content-length") != "0");
     c.keep_alive = req.version_minor == 1 ? !req.has_token("connection", "close")
                                           : req.has_token("connection", "keep-alive");
-    if (has_body) c.keep_alive = false;
 
     const bool post_publish = req.method == "POST" && req.path.starts_with("/publish/");
     if (has_body && !post_publish) c.keep_alive = false;
@@ -871,6 +870,7 @@ void Worker::flush_queue(Connection& c) noexcept {
     }
     if (c.outq && c.outq->empty()) {
         drop_queue(c);  // idle connections hold no buffers
+        c.conflating = false;  // caught up
         if (c.pending_pong) {
             util::ByteBuffer* pong = c.pending_pong;
             c.pending_pong = nullptr;

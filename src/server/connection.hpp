@@ -46,6 +46,9 @@ struct ConnRooms {
     bool can_publish = false;    // tokens checked at the upgrade
     bool can_subscribe = false;
     bool awaiting_publish = false;  // POST /publish: waiting for the owner's seq
+    bool awaiting_subscribe = false;  // /ws/{room}: the 101 waits for the owner's answer
+    std::string pending_101;        // that 101, without its final CRLF
+    bool waiting() const noexcept { return awaiting_publish || awaiting_subscribe; }
 };
 
 struct Connection {

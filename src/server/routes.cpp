@@ -140,7 +140,14 @@ bool Worker::route_rooms(Connection& c, const http::Request& req, std::size_t av
         bad(503, "out of memory");
         return true;
     }
-    if (!upgrade(c, req, is_ws ? Route::control : (is_sub ? Route::raw_sub : Route::raw_pub))) {
+    // A raw subscriber's 101 waits for the owner's answer: it then carries the room's seq, and every
+    // message published after the client saw the 101 reaches it.
+    if (!upgrade(c, req, is_ws ? Route::control : (is_sub ? Route::raw_sub : Route::raw_pub),
+                 is_sub ? &rooms->pending_101 : nullptr)) {
+        delete rooms;
+        return true;
+    }
+    if (c.dead) {
         delete rooms;
         return true;
     }
@@ -154,6 +161,9 @@ bool Worker::route_rooms(Connection& c, const http::Request& req, std::size_t av
             return true;
         }
         rooms->subs.push_back({std::string(room), h});
+        rooms->awaiting_subscribe = true;
+        c.read_paused = true;  // nothing is read until the 101 is out
+        update_events(c);
     } else if (!is_ws) {
         rooms->publish_room = std::string(room);
     }
@@ -323,11 +333,40 @@ void Worker::on_subscribed(pubsub::SubscriberId who, pubsub::SubHandle h, std::s
         sub_ids_.erase(it);
     }
     Connection* cp = lookup(who);
-    if (!cp || cp->state != ConnState::websocket) {
+    const bool pending_upgrade = cp && cp->state == ConnState::http && cp->rooms && cp->rooms->awaiting_subscribe;
+    if (!cp || (cp->state != ConnState::websocket && !pending_upgrade)) {
         for (pubsub::FrameRef* f : replay) f->release(1);
         return;
     }
     Connection& c = *cp;
+    if (pending_upgrade) {
+        // The deferred 101 of a raw subscriber, with where the room stands.
+        char extra[160];
+        const int n = std::snprintf(extra, sizeof extra, "X-Roomcast-Seq: %llu\r\nX-Roomcast-Replayed: %zu\r\nX-Roomcast-Gap: %s\r\n\r\n",
+                                    static_cast<unsigned long long>(plan.end_seq), replay.size(), plan.gap ? "true" : "false");
+        c.rooms->pending_101.append(extra, static_cast<std::size_t>(n));
+        out_copy(c, c.rooms->pending_101.data(), c.rooms->pending_101.size());
+        flush(c);
+        std::string().swap(c.rooms->pending_101);
+        c.rooms->awaiting_subscribe = false;
+        if (c.dead) {
+            for (pubsub::FrameRef* f : replay) f->release(1);
+            return;
+        }
+        complete_upgrade(c, Route::raw_sub);
+        c.read_paused = false;
+        update_events(c);
+        if (c.head && !c.head->empty()) {  // frames the client sent right after its request
+            handle_ws(c, c.head->data(), c.head->size());
+            pool_.release(c.head);
+            c.head = nullptr;
+            if (!c.dead) flush(c);
+            if (c.dead || c.state != ConnState::websocket) {
+                for (pubsub::FrameRef* f : replay) f->release(1);
+                return;
+            }
+        }
+    }
     if (format == pubsub::Format::envelope) {
         send_reply(c, pubsub::SubscribedReply{room, plan.end_seq, replay.size(), plan.gap, id});
         flush(c);  // the reply goes before the replayed frames

@@ -472,7 +472,7 @@ void Worker::handle_http(Connection& c, std::byte* p, std::size_t n) noexcept {
         len = c.head->size();
     }
     std::size_t off = 0;
-    while (off < len && c.state == ConnState::http && !c.dead && !(c.rooms && c.rooms->awaiting_publish)) {
+    while (off < len && c.state == ConnState::http && !c.dead && !(c.rooms && c.rooms->waiting())) {
         std::size_t consumed = 0;
         if (!handle_request(c, data + off, len - off, consumed)) break;
         off += consumed;
@@ -557,7 +557,7 @@ bool Worker::handle_request(Connection& c, std::byte* p, std::size_t n, std::siz
     } else if (req.path == "/ws" || req.path.starts_with("/ws/") || req.path.starts_with("/publish/")) {
         if (!route_rooms(c, req, n, consumed)) return false;  // a POST body still arriving
         if (c.dead || c.state != ConnState::http) return true;  // upgraded, or failed and lingering
-        if (c.rooms && c.rooms->awaiting_publish) return true;  // answered when the owner assigns the seq
+        if (c.rooms && c.rooms->waiting()) return true;  // answered when the room's owner replies
     } else {
         out_http(c, 404, "", "text/plain", "not found\n");
     }
@@ -578,7 +578,9 @@ void Worker::finish_response(Connection& c) noexcept {
 
 // Validates the upgrade (RFC 6455 §4.2.1, Origin) and writes the 101. False: an error answer was
 // written instead (the connection will close).
-bool Worker::upgrade(Connection& c, const http::Request& req, Route route) noexcept {
+// With deferred_101 the response is kept there (without its final CRLF) and the connection stays in
+// the http state until complete_upgrade().
+bool Worker::upgrade(Connection& c, const http::Request& req, Route route, std::string* deferred_101) noexcept {
     std::string_view key;
     const http::HandshakeError herr = http::validate_upgrade(req, key);
     if (herr != http::HandshakeError::none) {
@@ -614,18 +616,27 @@ bool Worker::upgrade(Connection& c, const http::Request& req, Route route) noexc
         out_http(c, 400, "", "text/plain", "subprotocol too long\n");
         return false;
     }
-    out_copy(c, resp, m);
     if (deflate && !(c.dfl = new (std::nothrow) ws::DeflateSession(dparams))) {
         close_now(c);
         return true;
     }
+    if (deferred_101) {
+        deferred_101->assign(resp, m - 2);
+        c.route = route;
+        return true;
+    }
+    out_copy(c, resp, m);
+    complete_upgrade(c, route);
+    return true;
+}
+
+void Worker::complete_upgrade(Connection& c, Route route) noexcept {
     c.state = ConnState::websocket;
     c.route = route;
     c.counted_ws = true;
     ws_count_.fetch_add(1, std::memory_order_relaxed);
     c.last_rx_ms = c.last_ping_ms = now_ms_;
     arm_ws_timer(c);
-    return true;
 }
 
 void Worker::handle_ws(Connection& c, std::byte* p, std::size_t n) noexcept {

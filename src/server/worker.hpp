@@ -113,7 +113,8 @@ private:
     void handle_http(Connection& c, std::byte* p, std::size_t n) noexcept;
     bool handle_request(Connection& c, std::byte* p, std::size_t n, std::size_t& consumed) noexcept;
     void handle_ws(Connection& c, std::byte* p, std::size_t n) noexcept;
-    bool upgrade(Connection& c, const http::Request& req, Route route) noexcept;
+    bool upgrade(Connection& c, const http::Request& req, Route route, std::string* deferred_101 = nullptr) noexcept;
+    void complete_upgrade(Connection& c, Route route) noexcept;
     void finish_response(Connection& c) noexcept;
     bool route_rooms(Connection& c, const http::Request& req, std::size_t available, std::size_t& consumed) noexcept;
     bool post_publish(Connection& c, const http::Request& req, std::string_view room, std::size_t available,

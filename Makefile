@@ -31,6 +31,7 @@ $(error SANITIZE must be address, undefined or thread (got '$(SANITIZE)'))
 endif
 
 BUILD := build/$(CONFIG)
+NPROC := $(shell nproc 2>/dev/null || echo 2)
 OPT ?= -O2
 WERROR := $(if $(CI),-Werror,)
 CXXFLAGS := -std=c++20 $(OPT) -g -Wall -Wextra -Wshadow -Wnon-virtual-dtor -Wimplicit-fallthrough \
@@ -95,11 +96,11 @@ setup:
 	@scripts/setup.sh
 
 run: setup
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j$(NPROC) all
 	@$(SERVER) $(ARGS)
 
 test: setup
-	@$(MAKE) --no-print-directory all $(UNIT) $(FUZZ_REPLAY_BINS)
+	@$(MAKE) --no-print-directory -j$(NPROC) all $(UNIT) $(FUZZ_REPLAY_BINS)
 	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) scripts/run-tests.sh
 
 bench: $(MICRO)

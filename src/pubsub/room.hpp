@@ -16,8 +16,11 @@
 //   4. R, on SUBSCRIBED: writes the "subscribed" reply, then the replay frames (seqs since+1..end_seq,
 //      or oldest-held..end_seq with gap=true), then moves the subscription into the local list. The
 //      next delivery it sees for the room is end_seq + 1. No gap, no duplicate, no seq filter needed.
-// O == R takes the same path through R's self queue, so there is one code path. Unsubscribe goes
-// R -> O on the same channel, so O's per-reactor interest count is exact. hub.hpp implements this.
+// O == R: the request still goes through R's self queue (so it is never answered from inside
+// subscribe()), and O answers synchronously while handling it, so no publish can slip between the
+// answer and the list insert. Unsubscribe goes R -> O on the same channel, so O's per-reactor interest
+// count is exact; deliveries already in flight for a local room that has since been freed carry its old
+// generation and are dropped (and released) on arrival. hub.hpp implements all of this.
 //
 // Replay rules (plan_replay): since >= last_seq -> nothing; since in the ring's reach -> since+1..last;
 // older than the ring (or history 0) -> gap=true, from the oldest held message (nothing with history 0);

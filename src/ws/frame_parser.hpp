@@ -124,6 +124,19 @@ inline ParseOutcome handle_control(Opcode op, std::span<std::byte> payload, Hand
     }
     return {go_on ? ParseResult::ok : ParseResult::stopped, Error::none, pos};
 }
+// The last fragment of an assembled message has arrived: hand it over and reset the message state.
+template <class Handler>
+inline ParseOutcome finish_message(ParserState& s, util::BufferPool& pool, Handler& h, std::size_t pos) noexcept {
+    if (s.msg_op == Opcode::text && (s.msg_rsv & 0x4) == 0 && s.utf8_state != simd::utf8_accept)
+        return {ParseResult::failed, Error::invalid_utf8, pos};  // the text ends inside a character
+    const Opcode op = s.msg_op;
+    s.msg_op = Opcode::continuation;
+    const bool go_on = h.on_message(op, s.msg->span());
+    pool.release(s.msg);
+    s.msg = nullptr;
+    s.msg_bytes = 0;
+    return {go_on ? ParseResult::ok : ParseResult::stopped, Error::none, pos};
+}
 }  // namespace detail
 
 // Consumes p[0..n) (unmasking it in place). See ParseOutcome for what the caller does next.
@@ -200,15 +213,8 @@ ParseOutcome parse_frames(ParserState& s, std::byte* p, std::size_t n, const Par
                 if (!s.msg->append(payload, len)) return {ParseResult::no_memory, Error::none, pos};
                 s.msg_bytes += len;
                 if (fh.fin) {
-                    if (s.msg_op == Opcode::text && (s.msg_rsv & 0x4) == 0 && s.utf8_state != simd::utf8_accept)
-                        return {ParseResult::failed, Error::invalid_utf8, pos};  // ends inside a character
-                    const Opcode op = s.msg_op;
-                    s.msg_op = Opcode::continuation;
-                    const bool go_on = h.on_message(op, s.msg->span());
-                    pool.release(s.msg);
-                    s.msg = nullptr;
-                    s.msg_bytes = 0;
-                    if (!go_on) return {ParseResult::stopped, Error::none, pos};
+                    const ParseOutcome o = detail::finish_message(s, pool, h, pos);
+                    if (o.result != ParseResult::ok) return o;
                 }
                 continue;
             }
@@ -259,15 +265,8 @@ ParseOutcome parse_frames(ParserState& s, std::byte* p, std::size_t n, const Par
         if (s.frame_remaining) return {ParseResult::ok, Error::none, n};
         s.in_payload = false;
         if (!s.frame_fin) continue;
-        if (s.msg_op == Opcode::text && (s.msg_rsv & 0x4) == 0 && s.utf8_state != simd::utf8_accept)
-            return {ParseResult::failed, Error::invalid_utf8, pos};
-        const Opcode op = s.msg_op;
-        s.msg_op = Opcode::continuation;
-        const bool go_on = h.on_message(op, s.msg->span());
-        pool.release(s.msg);
-        s.msg = nullptr;
-        s.msg_bytes = 0;
-        if (!go_on) return {ParseResult::stopped, Error::none, pos};
+        const ParseOutcome o = detail::finish_message(s, pool, h, pos);
+        if (o.result != ParseResult::ok) return o;
     }
 }
 

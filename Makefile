@@ -6,6 +6,7 @@
 #   make test SANITIZE=address|thread|undefined
 #   make bench                Google Benchmark micro-benchmarks (table + JSON in build/)
 #   make fuzz [FUZZ_SECONDS=60]  libFuzzer+ASan+UBSan on every target; make fuzz-smoke = 20 s each
+#   make soak [SOAK_SECONDS=60]  ASan server under churn, rooms, slow readers, deflate; RSS must come back
 #   make format               clang-format every source file
 
 SANITIZE ?=
@@ -121,3 +122,4 @@ clean:
 
 # libFuzzer targets (make fuzz, fuzz-smoke) and the corpus replay that make test runs.
 include test/fuzz/fuzz.mk
+include test/soak/soak.mk

@@ -25,5 +25,11 @@ def make_server():
         return srv
 
     yield make
+    errors = []
     for srv in started:
-        srv.stop()
+        try:
+            srv.stop()  # raises on a sanitizer report; stop the others first
+        except AssertionError as e:
+            errors.append(e)
+    if errors:
+        raise errors[0]

@@ -22,6 +22,20 @@ if "ROOMCAST_BIN" not in os.environ and not os.path.exists(BIN):
     # `make build/release/roomcast` builds the binary without the build/roomcast symlink.
     BIN = os.path.join(ROOT, "build", "release", "roomcast")
 _LISTEN_RE = re.compile(r"listening on (\[[0-9a-fA-F:]+\]|[0-9.]+):(\d+)")
+# Lines a sanitizer build prints on stderr when it finds a bug (ASan, UBSan, LSan at exit, TSan).
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "WARNING: ThreadSanitizer",
+                     "ERROR: LeakSanitizer")
+# Every server whose stderr holds a report is also appended here, so a whole run can be reviewed.
+SANITIZER_LOG = os.environ.get("ROOMCAST_SANITIZER_LOG",
+                               os.path.join(os.path.dirname(BIN), "sanitizer-reports.log"))
+
+
+def sanitizer_report(lines):
+    """The stderr text from the first sanitizer marker on, or "" if there is none."""
+    for i, line in enumerate(lines):
+        if any(m in line for m in SANITIZER_MARKERS):
+            return "".join(lines[i:])
+    return ""
 
 
 class RoomcastServer:
@@ -33,14 +47,16 @@ class RoomcastServer:
         self.start_timeout = start_timeout
         self.stderr_lines = []
         self.stdout_lines = []
+        self._stderr_pump = None
 
     def start(self):
         listen = f"[{self.host}]:0" if ":" in self.host else f"{self.host}:0"
         cmd = [BIN, "--listen", listen] + self.args
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, bufsize=1)
-        threading.Thread(target=self._pump, args=(self.proc.stderr, self.stderr_lines),
-                         daemon=True).start()
+        self._stderr_pump = threading.Thread(target=self._pump, args=(self.proc.stderr, self.stderr_lines),
+                                             daemon=True)
+        self._stderr_pump.start()
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             line = self.proc.stdout.readline()
@@ -110,14 +126,33 @@ class RoomcastServer:
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
+    def stop(self, check_sanitizers=True):
+        """SIGTERM (drain, then exit so LeakSanitizer runs), SIGKILL after 30 s. Fails the calling
+        test if the server's stderr holds a sanitizer report (always logged to SANITIZER_LOG)."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=10)
+                self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self._stderr_pump is not None:
+            self._stderr_pump.join(timeout=5)  # the rest of stderr, e.g. LeakSanitizer's exit report
+        report = sanitizer_report(self.stderr_lines)
+        if not report or getattr(self, "_reported", False):
+            return
+        self._reported = True
+        try:
+            with open(SANITIZER_LOG, "a") as f:
+                f.write(f"==== {os.environ.get('PYTEST_CURRENT_TEST', '?')} | {' '.join(self.args)} "
+                        f"| exit {self.proc.returncode}\n{report}\n")
+        except OSError:
+            pass
+        if check_sanitizers:
+            raise AssertionError(f"sanitizer report in roomcast's stderr (exit {self.proc.returncode}):\n"
+                                 + report[:8000])
 
     def __enter__(self):
         return self.start()

@@ -65,6 +65,30 @@ if [ ${#suites[@]} -gt 0 ]; then
     results+=("pytest: $p passed, $f failed, $s skipped")
     total_pass=$((total_pass + p)); total_fail=$((total_fail + f)); total_skip=$((total_skip + s))
 fi
+# The conformance suite once more over wss:// (same cases, TLS on the server's --listen port).
+if ls test/conformance/test_*.py >/dev/null 2>&1; then
+    certs=build/certs
+    if bash scripts/gen-cert.sh "$certs" >/dev/null 2>&1; then
+        echo "== pytest test/conformance over TLS"
+        ROOMCAST_TEST_TLS_CA="$PWD/$certs/ca.pem" ROOMCAST_TEST_TLS_CERT="$PWD/$certs/server.pem" \
+        ROOMCAST_TEST_TLS_KEY="$PWD/$certs/server-key.pem" \
+            $PY -m pytest -q -p no:cacheprovider test/conformance 2>&1 | tee "$log" | tail -n 20
+        rc=${PIPESTATUS[0]}
+        line=$(grep -E '(passed|failed|skipped|error)' "$log" | tail -1)
+        p=$(echo "$line" | grep -oP '[0-9]+(?= passed)'); p=${p:-0}
+        f=$(echo "$line" | grep -oP '[0-9]+(?= failed)'); f=${f:-0}
+        e=$(echo "$line" | grep -oP '[0-9]+(?= error)'); e=${e:-0}
+        s=$(echo "$line" | grep -oP '[0-9]+(?= skipped)'); s=${s:-0}
+        f=$((f + e))
+        if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+        results+=("conformance over TLS: $p passed, $f failed, $s skipped")
+        total_pass=$((total_pass + p)); total_fail=$((total_fail + f)); total_skip=$((total_skip + s))
+    else
+        echo "  FAILED: scripts/gen-cert.sh"
+        results+=("conformance over TLS: 0 passed, 1 failed (no certificate)")
+        total_fail=$((total_fail + 1))
+    fi
+fi
 rm -f "$log"
 
 echo

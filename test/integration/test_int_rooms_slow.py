@@ -195,14 +195,16 @@ def test_slow_consumer_drop(make_server):
     try:
         s.start()
         s.join()
-        # Resume reading: what was queued before the limit (contiguous from 1), nothing of what
-        # came after; the connection is still open.
+        # Resume reading: in order, without duplicates, from 1; what did not fit the backlog when it
+        # arrived is missing (usually one run at the end, but the kernel may take a few more bytes while
+        # the client is stalled, so a later message can fit again: the seq jumps show it either way);
+        # the connection is still open.
         ctl, close = _read_slow_ctl(s.slow_ctl)
         assert close is None, close
         raw, close = _read_slow_raw(s.slow_raw)
         assert close is None, close
         for name, got in (("control", ctl), ("raw", raw)):
-            assert got and got == list(range(1, len(got) + 1)), f"slow {name}: {got[:5]}..{got[-5:]}"
+            assert got and got[0] == 1 and got == sorted(set(got)), f"slow {name}: {got[:5]}..{got[-5:]}"
             assert len(got) < N, f"slow {name} subscriber got everything: nothing was dropped"
         m = metrics(srv)
         assert m["roomcast_dropped_total"] == (N - len(ctl)) + (N - len(raw)), (m, len(ctl), len(raw))

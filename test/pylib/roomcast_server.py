@@ -21,6 +21,10 @@ BIN = os.environ.get("ROOMCAST_BIN", os.path.join(ROOT, "build", "roomcast"))
 if "ROOMCAST_BIN" not in os.environ and not os.path.exists(BIN):
     # `make build/release/roomcast` builds the binary without the build/roomcast symlink.
     BIN = os.path.join(ROOT, "build", "release", "roomcast")
+# ROOMCAST_TEST_TLS_CERT / _KEY: every server speaks TLS on its --listen port (the conformance suite's TLS
+# pass; clients wrap their sockets when ROOMCAST_TEST_TLS_CA is set, see wsclient.py).
+TLS_CERT = os.environ.get("ROOMCAST_TEST_TLS_CERT", "")
+TLS_KEY = os.environ.get("ROOMCAST_TEST_TLS_KEY", "")
 _LISTEN_RE = re.compile(r"listening on (\[[0-9a-fA-F:]+\]|[0-9.]+):(\d+)")
 # Lines a sanitizer build prints on stderr when it finds a bug (ASan, UBSan, LSan at exit, TSan).
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "WARNING: ThreadSanitizer",
@@ -52,6 +56,8 @@ class RoomcastServer:
     def start(self):
         listen = f"[{self.host}]:0" if ":" in self.host else f"{self.host}:0"
         cmd = [BIN, "--listen", listen] + self.args
+        if TLS_CERT and "--tls-cert" not in self.args:
+            cmd += ["--tls-cert", TLS_CERT, "--tls-key", TLS_KEY]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, bufsize=1)
         self._stderr_pump = threading.Thread(target=self._pump, args=(self.proc.stderr, self.stderr_lines),

@@ -17,10 +17,14 @@ import errno
 import hashlib
 import os
 import socket
+import ssl
 import struct
 import time
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+# ROOMCAST_TEST_TLS_CA: run over TLS, trusting this CA (the launcher then starts servers with TLS).
+TLS_CA = os.environ.get("ROOMCAST_TEST_TLS_CA", "")
 
 OP_CONT, OP_TEXT, OP_BINARY = 0x0, 0x1, 0x2
 OP_CLOSE, OP_PING, OP_PONG = 0x8, 0x9, 0xA
@@ -177,6 +181,8 @@ class Conn:
     def open(cls, host, port, timeout=5.0):
         s = socket.create_connection((host, port), timeout=timeout)
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if TLS_CA:  # the whole suite over wss:// (see roomcast_server.TLS_ARGS)
+            s = ssl.create_default_context(cafile=TLS_CA).wrap_socket(s, server_hostname="127.0.0.1")
         return cls(s)
 
     # -- sending --------------------------------------------------------------------------
@@ -193,7 +199,7 @@ class Conn:
                 if delay:
                     time.sleep(delay)
             return True
-        except (BrokenPipeError, ConnectionResetError):
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
             return False
 
     # -- receiving ------------------------------------------------------------------------
@@ -209,7 +215,7 @@ class Conn:
             data = self.sock.recv(1 << 20)
         except socket.timeout:
             raise WsTimeout("timed out waiting for data from the server") from None
-        except ConnectionResetError:
+        except (ConnectionResetError, ssl.SSLError):
             self.eof = self.reset = True
             return False
         if not data:

@@ -2,12 +2,10 @@
 (a fragmented message comes back as one message). Also the --max-message-size limit (1009)."""
 import os
 
-import threading
-
 import pytest
 
 from roomcast_testing import CONFORMANCE_ARGS, RestartingServer, with_flag
-from wsclient import (OP_BINARY, OP_CONT, OP_PING, OP_TEXT, WsClient, assert_echo_works,
+from wsclient import (OP_BINARY, OP_CONT, OP_PING, OP_TEXT, WsClient, WsTimeout, assert_echo_works,
                       encode_frame, encode_message)
 
 KIB, MIB = 1024, 1024 * 1024
@@ -94,17 +92,27 @@ def test_pipelined_mixed_sizes_with_pings(ws):
         if i % 7 == 0:
             stream.append(encode_frame(OP_PING, b"%d" % i))
             expect.append((0xA, b"%d" % i))
-    # Send from another thread while reading here: the server applies backpressure (it stops reading a
-    # client whose unread echoes pass --max-backlog), so a client that only writes would wait forever.
-    sender = threading.Thread(target=ws.send_raw, args=(b"".join(stream),), kwargs={"chunk": 50000}, daemon=True)
-    sender.start()
+    # Write in 50 KB chunks and read what has come back after each: the server applies backpressure
+    # (it stops reading a client whose unread echoes pass --max-backlog), so a client that only wrote
+    # would wait forever. (One thread: an SSL socket must not be read and written concurrently.)
+    data = b"".join(stream)
     want_msgs = [e for e in expect if e[0] != 0xA]
     pings = [e for e in expect if e[0] == 0xA]
     msgs, pongs = [], []
-    while len(msgs) < len(want_msgs) or not pongs or pongs[-1] != pings[-1]:
-        f = ws.recv_frame(timeout=30)
+
+    def take(timeout):
+        f = ws.recv_frame(timeout=timeout)
         (pongs if f.opcode == 0xA else msgs).append((f.opcode, f.payload))
-    sender.join(timeout=30)
+
+    for off in range(0, len(data), 50000):
+        ws.send_raw(data[off:off + 50000])
+        try:
+            while True:
+                take(0.005)
+        except WsTimeout:
+            pass
+    while len(msgs) < len(want_msgs) or not pongs or pongs[-1] != pings[-1]:
+        take(30)
     assert msgs == want_msgs
     # §5.5.3: while earlier pongs are unsent the server MAY answer only the most recent ping, so the
     # pongs are an in-order subsequence of the pings that ends with the last one.

@@ -7,6 +7,8 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include <chrono>
 #include <cinttypes>
@@ -120,6 +122,40 @@ void resolve(const rb::Options& o, rb::Shared& sh) {
     freeaddrinfo(res);
 }
 
+// The client TLS context: exact version, optional cipher list, ALPN http/1.1, read-ahead (one socket read
+// fills OpenSSL's buffer; the worker drains whole records), writes may be retried from a moved buffer.
+// No verification unless --tls-ca.
+SSL_CTX* make_tls_context(const rb::Options& o) {
+    SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+    auto die = [&](const char* what) {
+        char why[256];
+        ERR_error_string_n(ERR_get_error(), why, sizeof why);
+        std::fprintf(stderr, "roomcast-bench: TLS set-up: %s: %s\n", what, why);
+        std::exit(2);
+    };
+    if (!ctx) die("SSL_CTX_new");
+    int v = o.tls_version == 12 ? TLS1_2_VERSION : TLS1_3_VERSION;
+    SSL_CTX_set_min_proto_version(ctx, v);
+    SSL_CTX_set_max_proto_version(ctx, v);
+    if (!o.tls_ciphers.empty()) {
+        int ok = o.tls_version == 13 ? SSL_CTX_set_ciphersuites(ctx, o.tls_ciphers.c_str())
+                                     : SSL_CTX_set_cipher_list(ctx, o.tls_ciphers.c_str());
+        if (ok != 1) die("--tls-ciphers");
+    }
+    SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+    SSL_CTX_set_read_ahead(ctx, 1);
+    static const unsigned char alpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn);
+    if (!o.tls_ca.empty()) {
+        if (SSL_CTX_load_verify_locations(ctx, o.tls_ca.c_str(), nullptr) != 1) die("--tls-ca");
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+    } else {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+    }
+    return ctx;
+}
+
 struct Totals {
     std::uint64_t work = 0, errors = 0;
     unsigned open = 0;
@@ -178,13 +214,15 @@ int main(int argc, char** argv) {
     rb::Shared sh;
     sh.opt = &o;
     resolve(o, sh);
-    sh.request_main = rb::upgrade_request(o.host, o.port, o.path);
-    sh.request_sub = rb::upgrade_request(o.host, o.port, o.sub_path);
-    sh.request_pub = rb::upgrade_request(o.host, o.port, o.pub_path);
+    sh.request_main = rb::upgrade_request(o.host, o.port, o.path, o.deflate);
+    sh.request_sub = rb::upgrade_request(o.host, o.port, o.sub_path, o.deflate);
+    sh.request_pub = rb::upgrade_request(o.host, o.port, o.pub_path, o.deflate);
     sh.expected_accept = rb::accept_for_key(rb::client_key);
-    sh.payload.resize(o.size_bytes);
-    for (std::size_t i = 0; i < o.size_bytes; ++i)  // text: printable ASCII (valid UTF-8); binary: all byte values
-        sh.payload[i] = o.binary ? std::uint8_t(i * 31 + 7) : std::uint8_t('a' + i % 26);
+    const bool broadcast = o.mode == rb::Mode::broadcast;
+    // text: printable ASCII / JSON (valid UTF-8); binary: all byte values
+    sh.payload = rb::build_payload(o.size_bytes, o.binary, o.payload == rb::PayloadKind::json, broadcast);
+    sh.header_bytes = broadcast && !o.binary ? rb::text_header_bytes : rb::broadcast_header_bytes;
+    if (o.tls) sh.tls_ctx = make_tls_context(o);
     if (o.mode == rb::Mode::broadcast) {
         sh.windows = std::make_unique<rb::PublishWindow[]>(o.publishers);
         for (unsigned p = 0; p < o.publishers; ++p) {
@@ -234,8 +272,8 @@ int main(int argc, char** argv) {
         for (auto& r : results) e.add(r->errors);
         std::fprintf(stderr,
                      "roomcast-bench: no connection to %s:%u could be opened (connect errors %" PRIu64
-                     ", handshake errors %" PRIu64 ")\n",
-                     o.host.c_str(), o.port, e.connect, e.handshake);
+                     ", handshake errors %" PRIu64 ", TLS errors %" PRIu64 ")\n",
+                     o.host.c_str(), o.port, e.connect, e.handshake, e.tls);
         return 1;
     }
 
@@ -269,7 +307,17 @@ int main(int argc, char** argv) {
         total.publisher_lag_max_ns = std::max(total.publisher_lag_max_ns, r->publisher_lag_max_ns);
         total.opened += r->opened;
         total.still_open += r->still_open;
+        total.ws_bytes += r->ws_bytes;
+        total.z_messages += r->z_messages;
+        total.z_skipped += r->z_skipped;
+        total.deflate_conns += r->deflate_conns;
+        total.tls_handshakes += r->tls_handshakes;
+        total.tls_resumed += r->tls_resumed;
+        if (total.tls_desc.empty()) total.tls_desc = r->tls_desc;
+        if (total.deflate_desc.empty()) total.deflate_desc = r->deflate_desc;
     }
+    if (sh.tls_ctx) SSL_CTX_free(sh.tls_ctx);
+    const double wire_ratio = total.ws_bytes > 0 ? double(total.bytes) / double(total.ws_bytes) : 0;
 
     const double secs = std::chrono::duration<double>(t1 - t0).count();
     const double rate = double(total.messages) / secs;
@@ -330,6 +378,16 @@ int main(int argc, char** argv) {
     if (o.mode == rb::Mode::idle && rss_delta >= 0)
         std::printf("  %-28s %ld -> %ld KiB, %.0f B per connection\n", "server anon RSS", rss_before, rss_after, rss_per_conn);
     std::printf("  %-28s %u opened, %u open at the end\n", "connections", total.opened, total.still_open);
+    if (o.tls)
+        std::printf("  %-28s %s, %" PRIu64 " handshakes (%" PRIu64 " resumed), %s\n", "tls",
+                    total.tls_desc.empty() ? "no handshake completed" : total.tls_desc.c_str(), total.tls_handshakes,
+                    total.tls_resumed, o.tls_ca.empty() ? "certificate NOT verified" : "certificate verified");
+    if (o.deflate)
+        std::printf("  %-28s agreed on %u connections (server: %s); %" PRIu64 " messages received compressed (%" PRIu64 " not inflated: --inflate-sample)\n",
+                    "permessage-deflate", total.deflate_conns, total.deflate_desc.c_str(), total.z_messages, total.z_skipped);
+    if (o.mode == rb::Mode::echo || o.mode == rb::Mode::broadcast)
+        std::printf("  %-28s %.1f MB/s WebSocket bytes received (headers + payload as sent), payload/wire %.2f\n",
+                    "wire", double(total.ws_bytes) / secs / 1e6, wire_ratio);
     if (o.mode == rb::Mode::broadcast)
         std::printf("  %-28s gaps %" PRIu64 "  duplicates %" PRIu64 "  window timeouts %" PRIu64 "  publisher lag max %.1f ms\n",
                     "sequence check", total.gaps, total.duplicates, total.window_timeouts,
@@ -338,6 +396,7 @@ int main(int argc, char** argv) {
     std::printf("  %-28s %" PRIu64 " (connect %" PRIu64 ", handshake %" PRIu64 ", verify %" PRIu64 ", protocol %" PRIu64
                 ", closed %" PRIu64 ", timeout %" PRIu64 ", io %" PRIu64 ")\n",
                 "errors", e.total(), e.connect, e.handshake, e.verify, e.protocol, e.closed, e.timeout, e.io);
+    if (e.tls) std::printf("  %-28s %" PRIu64 "\n", "tls errors", e.tls);
 
     // One machine-readable line.
     std::string label;
@@ -355,7 +414,10 @@ int main(int argc, char** argv) {
         "\"opened\":%u,\"still_open\":%u,\"gaps\":%" PRIu64 ",\"duplicates\":%" PRIu64 ",\"window_timeouts\":%" PRIu64
         ",\"unclean_closes\":%" PRIu64 ",\"errors_total\":%" PRIu64 ","
         "\"errors\":{\"connect\":%" PRIu64 ",\"handshake\":%" PRIu64 ",\"verify\":%" PRIu64 ",\"protocol\":%" PRIu64
-        ",\"closed\":%" PRIu64 ",\"timeout\":%" PRIu64 ",\"io\":%" PRIu64 "}}\n",
+        ",\"closed\":%" PRIu64 ",\"timeout\":%" PRIu64 ",\"io\":%" PRIu64 ",\"tls\":%" PRIu64 "},"
+        "\"tls\":%s,\"tls_desc\":\"%s\",\"tls_handshakes\":%" PRIu64 ",\"tls_resumed\":%" PRIu64 ",\"tls_verify\":%s,"
+        "\"deflate\":%s,\"deflate_conns\":%u,\"compressed_msgs\":%" PRIu64 ",\"inflate_sample\":%u,\"not_inflated\":%" PRIu64 ",\"payload\":\"%s\","
+        "\"ws_bytes\":%" PRIu64 ",\"payload_bytes\":%" PRIu64 ",\"wire_ratio\":%.3f}\n",
         rb::mode_name(o.mode), label.c_str(), o.host.c_str(), o.port,
         (o.mode == rb::Mode::broadcast ? o.sub_path : o.path).c_str(), o.raw_tcp ? "true" : "false", o.threads,
         o.connections, o.depth, o.size_bytes, o.binary ? "true" : "false", o.concurrency,
@@ -364,7 +426,10 @@ int main(int argc, char** argv) {
         pmax, mean, have_cpu ? server_cpu : -1.0, have_cpu ? server_cpu / secs : -1.0, have_cpu ? per_cpu : -1.0,
         client_cpu, rss_before, rss_after, rss_per_conn, total.opened, total.still_open, total.gaps, total.duplicates,
         total.window_timeouts, total.unclean_closes, e.total() + total.gaps + total.duplicates, e.connect, e.handshake,
-        e.verify, e.protocol, e.closed, e.timeout, e.io);
+        e.verify, e.protocol, e.closed, e.timeout, e.io, e.tls, o.tls ? "true" : "false", total.tls_desc.c_str(),
+        total.tls_handshakes, total.tls_resumed, o.tls_ca.empty() ? "false" : "true", o.deflate ? "true" : "false",
+        total.deflate_conns, total.z_messages, o.inflate_sample, total.z_skipped, o.payload == rb::PayloadKind::json ? "json" : "fill", total.ws_bytes,
+        total.bytes, wire_ratio);
     std::fflush(stdout);
     return 0;
 }

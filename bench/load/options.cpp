@@ -24,7 +24,7 @@ modes:
   idle       open C WebSockets, send nothing; with --server-pid reports server RSS per connection
 
 target:
-  --url ws://HOST:PORT/PATH  target (default ws://127.0.0.1:8080, path by mode: /echo)
+  --url ws[s]://HOST:PORT/PATH  target (default ws://127.0.0.1:8080, path by mode: /echo); wss:// = --tls
   --host HOST                server address (default 127.0.0.1)
   --port PORT                server port (default 8080)
   --path PATH                request path for echo/connect/idle (default /echo)
@@ -37,6 +37,8 @@ echo / idle:
   --depth D                  messages in flight per connection, pipelined (default 1, max 1024)
   --size S                   payload bytes (default 16; broadcast default 64, min 16; max 16 MiB)
   --binary | --text          opcode of the messages sent (default --binary; text payload is ASCII)
+  --payload fill|json        fill (default): byte pattern; json: JSON-like text (order-book records with
+                             varying numbers, compresses like a real feed), implies --text
   --raw-tcp                  no WebSocket handshake: send the same masked frames to a plain TCP echo
                              server and count every echoed frame-sized chunk as one message (ceiling)
 
@@ -58,7 +60,36 @@ broadcast:
   --window-timeout MS        a message missing at some subscriber stops blocking the window after MS
                              (default 1000; counted as window_timeouts)
   payload: 8-byte CLOCK_MONOTONIC ns at send, 8-byte sequence (publisher index << 48 | seq from 1),
-  then padding. Latency = receive time - send time (same host clock).
+  then padding. Latency = receive time - send time (same host clock). With --text/--payload json the two
+  numbers are ASCII hex in a JSON object prefix: {"ts":"<16 hex>","seq":"<16 hex>",... (min size 49).
+
+TLS (wss://), echo, connect, broadcast and idle:
+  --tls                      TLS over every connection (non-blocking OpenSSL on the same epoll loop; the
+                             handshake is part of set-up, and of each measured handshake in connect mode)
+  --tls-version 1.2|1.3      exact protocol version (default 1.3)
+  --tls-ciphers LIST         TLS 1.3 ciphersuites (or the TLS 1.2 cipher list with --tls-version 1.2);
+                             default: OpenSSL's (TLS_AES_256_GCM_SHA384 first)
+  --tls-ca FILE              verify the server chain against FILE and the certificate against the target
+                             host (IP or name). Default: NO verification (any certificate is accepted) and
+                             no SNI -- for loopback benchmarking only
+  --tls-sni NAME             send NAME as SNI (default: none)
+  --tls-resume               resume sessions from a ticket (connect mode: resumed vs full handshakes;
+                             default: every handshake is a full one)
+
+permessage-deflate (RFC 7692):
+  --deflate                  offer "permessage-deflate; client_max_window_bits" on every connection. When the
+                             server accepts: outgoing messages are compressed (raw deflate, no context takeover,
+                             trailing 00 00 ff ff stripped, RSV1 set) -- echo frames are identical, so each
+                             worker compresses its echo frame once; publishers compress every message; every
+                             received RSV1 message is inflated in full (00 00 ff ff appended; with the server's
+                             context takeover a per-connection inflater) and verified like a plain one. Reports
+                             how many connections negotiated it and received payload vs WebSocket bytes (ratio)
+  --deflate-level N          client compression level 0..9 (default 6)
+  --inflate-sample N         broadcast subscribers inflate and verify (sequence, length, content, latency)
+                             only 1 in N compressed messages; the others are counted as the next sequence
+                             number without inflating (a wrong guess shows as a gap/duplicate at the next
+                             sampled one). For when the client's inflation, 1000x the server's compression,
+                             would be the bottleneck. Needs --publishers 1. Default 1 (inflate all)
 
 common:
   --duration S               measured seconds (default 10, max 600)
@@ -110,10 +141,16 @@ double parse_double(const char* flag, std::string_view text, double lo, double h
 }
 
 void parse_url(Options& o, std::string_view url) {
-    constexpr std::string_view scheme = "ws://";
-    if (url.substr(0, 6) == "wss://") fail("--url", "wss:// is not supported (TLS)", url);
-    if (url.substr(0, scheme.size()) != scheme) fail("--url", "expected ws://HOST[:PORT][/PATH]", url);
-    std::string_view rest = url.substr(scheme.size());
+    std::string_view rest;
+    if (url.substr(0, 6) == "wss://") {
+        o.tls = true;
+        rest = url.substr(6);
+    } else if (url.substr(0, 5) == "ws://") {
+        rest = url.substr(5);
+    } else {
+        fail("--url", "expected ws://HOST[:PORT][/PATH] or wss://...", url);
+    }
+    const std::uint16_t default_port = o.tls ? 443 : 80;
     std::size_t slash = rest.find('/');
     std::string_view authority = rest.substr(0, slash);
     if (slash != std::string_view::npos) o.path = std::string(rest.substr(slash));
@@ -127,13 +164,13 @@ void parse_url(Options& o, std::string_view url) {
             if (after[0] != ':') fail("--url", "expected :PORT after ]", url);
             o.port = std::uint16_t(parse_uint("--url", after.substr(1), 1, 65535));
         } else {
-            o.port = 80;
+            o.port = default_port;
         }
     } else if (std::size_t colon = authority.rfind(':'); colon != std::string_view::npos) {
         host = authority.substr(0, colon);
         o.port = std::uint16_t(parse_uint("--url", authority.substr(colon + 1), 1, 65535));
     } else {
-        o.port = 80;
+        o.port = default_port;
     }
     if (host.empty()) fail("--url", "missing host", url);
     o.host = std::string(host);
@@ -224,6 +261,36 @@ Options parse_options(int argc, char** argv) {
             flag_only();
             o.binary = false;
             text_given = true;
+        } else if (name == "--payload") {
+            std::string_view v = need();
+            if (v == "fill") o.payload = PayloadKind::fill;
+            else if (v == "json") o.payload = PayloadKind::json;
+            else fail(f, "expected fill or json", v);
+        } else if (name == "--tls") {
+            flag_only();
+            o.tls = true;
+        } else if (name == "--tls-ca") {
+            o.tls_ca = std::string(need());
+            o.tls = true;
+        } else if (name == "--tls-sni") {
+            o.tls_sni = std::string(need());
+        } else if (name == "--tls-version") {
+            std::string_view v = need();
+            if (v == "1.2") o.tls_version = 12;
+            else if (v == "1.3") o.tls_version = 13;
+            else fail(f, "expected 1.2 or 1.3", v);
+        } else if (name == "--tls-ciphers") {
+            o.tls_ciphers = std::string(need());
+        } else if (name == "--tls-resume") {
+            flag_only();
+            o.tls_resume = true;
+        } else if (name == "--deflate") {
+            flag_only();
+            o.deflate = true;
+        } else if (name == "--inflate-sample") {
+            o.inflate_sample = unsigned(parse_uint(f, need(), 1, 1'000'000));
+        } else if (name == "--deflate-level") {
+            o.deflate_level = int(parse_uint(f, need(), 0, 9));
         } else if (name == "--raw-tcp") {
             flag_only();
             o.raw_tcp = true;
@@ -255,6 +322,10 @@ Options parse_options(int argc, char** argv) {
     }
     if (!have_mode) fail("MODE", "missing (echo, connect, broadcast or idle; see --help)", "");
     if (text_given && binary_given) fail("--text", "conflicts with --binary", "");
+    if (o.payload == PayloadKind::json) {
+        if (binary_given) fail("--payload", "json conflicts with --binary", "json");
+        o.binary = false;
+    }
     if (o.path.empty()) o.path = "/echo";
     if (o.path[0] != '/') fail("--path", "must start with /", o.path);
     if (o.sub_path.empty()) o.sub_path = "/ws/" + o.room;
@@ -262,6 +333,12 @@ Options parse_options(int argc, char** argv) {
     if (!size_given) o.size_bytes = o.mode == Mode::broadcast ? 64 : 16;
     if (o.mode == Mode::broadcast && o.size_bytes < broadcast_header_bytes)
         fail("--size", "broadcast needs at least 16 bytes (timestamp + sequence)", std::to_string(o.size_bytes));
+    if (o.mode == Mode::broadcast && !o.binary && o.size_bytes <= text_header_bytes)
+        fail("--size", "text broadcast needs at least 49 bytes (JSON timestamp + sequence prefix)",
+             std::to_string(o.size_bytes));
+    if (o.inflate_sample > 1 && (o.mode != Mode::broadcast || o.publishers != 1 || !o.deflate))
+        fail("--inflate-sample", "needs broadcast --deflate with --publishers 1", std::to_string(o.inflate_sample));
+    if (o.raw_tcp && (o.tls || o.deflate)) fail("--raw-tcp", "conflicts with --tls and --deflate", "");
     if (o.window == 0) o.window = o.rate_per_publisher > 0 ? 4096 : 64;
     if (o.raw_tcp && o.mode != Mode::echo) fail("--raw-tcp", "only applies to echo mode", mode_name(o.mode));
     if (o.mode == Mode::broadcast && std::size_t(o.subscribers) + o.publishers > max_connections)

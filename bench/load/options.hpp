@@ -18,6 +18,14 @@ inline constexpr unsigned max_threads = 64;
 inline constexpr std::size_t max_message_bytes = 16u << 20;
 // Broadcast payload: 8-byte publisher timestamp (CLOCK_MONOTONIC ns) + 8-byte sequence, then padding.
 inline constexpr std::size_t broadcast_header_bytes = 16;
+// Text broadcast payload (--text / --payload json): the same two numbers as ASCII hex so the message stays
+// valid UTF-8 (and JSON): {"ts":"<16 hex>","seq":"<16 hex>" then the padding, which closes the object.
+inline constexpr std::size_t text_header_bytes = 48;
+inline constexpr std::size_t text_ts_offset = 7;
+inline constexpr std::size_t text_seq_offset = 32;
+inline constexpr std::size_t max_header_bytes = 48;  // the larger of the two
+
+enum class PayloadKind : std::uint8_t { fill, json };
 
 struct Options {
     Mode mode = Mode::echo;
@@ -33,6 +41,20 @@ struct Options {
     std::size_t size_bytes = 0;      // --size; default 16 (echo), 64 (broadcast)
     bool binary = true;              // --binary / --text
     bool raw_tcp = false;            // --raw-tcp: no handshake, framed bytes echoed by a TCP echo server
+    PayloadKind payload = PayloadKind::fill;  // --payload fill|json (json implies --text)
+
+    // TLS (--tls or wss:// in --url): non-blocking OpenSSL on the same epoll loop.
+    bool tls = false;
+    std::string tls_ca;              // --tls-ca FILE: verify the chain and the host/IP; default: trust any cert
+    std::string tls_sni;             // --tls-sni NAME: send SNI (default: none)
+    int tls_version = 13;            // --tls-version 1.2|1.3 (exact version; default 1.3)
+    std::string tls_ciphers;         // --tls-ciphers LIST (TLS 1.3 suites or 1.2 cipher list)
+    bool tls_resume = false;         // --tls-resume: reuse a session ticket (connect mode: resumed handshakes)
+
+    // permessage-deflate (RFC 7692), client side.
+    bool deflate = false;            // --deflate: offer permessage-deflate; client_max_window_bits
+    int deflate_level = 6;           // --deflate-level: client compression level (publishers; echo frame once)
+    unsigned inflate_sample = 1;     // --inflate-sample N: subscribers inflate 1 in N compressed messages
 
     unsigned concurrency = 64;       // --concurrency: handshakes in flight (connect mode and set-up)
     CloseStyle close_style = CloseStyle::clean;  // --close clean|rst (connect mode)

@@ -3,6 +3,18 @@
 // means drained, so no extra EAGAIN call), one clock read per recv batch, frames parsed in place without
 // copying payloads, and echo frames sent straight from a precomputed buffer of identical masked frames
 // (D+1 copies, so any run of up to D frames starting at any offset is one contiguous send(2)).
+//
+// TLS (--tls): one SSL per connection directly over the socket (SSL_set_fd), non-blocking, handshake driven
+// by the same epoll events (WANT_READ/WANT_WRITE pick the interest set). read_ahead is on, so one SSL_read
+// pulls a whole socket read into OpenSSL's buffer; records are then drained while SSL_has_pending(). Writes
+// are whole-buffer SSL_write calls (not partial-write mode): one call per flush, and a call that hit
+// WANT_WRITE is retried with the same bytes (possibly more of them), as OpenSSL requires.
+//
+// permessage-deflate (--deflate): received RSV1 payloads are gathered per connection and inflated in one
+// call at message end (a worker-wide inflater, reset per message, when the server agreed to
+// server_no_context_takeover; otherwise one per connection). Echo frames are compressed once per worker
+// (identical payloads, no context takeover); publishers compress each message (it carries its own
+// timestamp and sequence).
 #include "worker.hpp"
 
 #include <arpa/inet.h>
@@ -16,8 +28,13 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <zlib.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
 
 #include "wire.hpp"
@@ -43,7 +60,15 @@ constexpr std::uint64_t seq_mask = (1ull << seq_bits) - 1;
 constexpr std::uint16_t close_normal = 1000;
 
 enum class Role : std::uint8_t { echo, probe, subscriber, publisher };
-enum class State : std::uint8_t { unused, connecting, handshaking, open, closing, dead };
+enum class State : std::uint8_t { unused, connecting, tls, handshaking, open, closing, dead };
+
+struct InflaterDeleter {
+    void operator()(z_stream* z) const noexcept {
+        inflateEnd(z);
+        delete z;
+    }
+};
+using InflaterPtr = std::unique_ptr<z_stream, InflaterDeleter>;
 
 struct Conn {
     int fd = -1;
@@ -72,8 +97,18 @@ struct Conn {
     std::uint8_t ctl_len = 0;
     std::uint64_t payload_left = 0;
     std::uint64_t msg_len = 0;
-    std::uint8_t cap[broadcast_header_bytes];
+    std::uint8_t cap[max_header_bytes];
     std::uint8_t ctl[125];
+
+    // TLS / deflate
+    SSL* ssl = nullptr;
+    bool echo_blocked = false;  // TLS: an echo SSL_write returned WANT_WRITE; retry it before anything else
+    bool deflate = false;       // permessage-deflate agreed
+    bool msg_z = false;         // the message being received is compressed (RSV1 on its first frame)
+    bool msg_skip = false;      // --inflate-sample: this compressed message is not inflated
+    std::uint32_t zcount = 0;   // compressed messages received (sampling)
+    std::vector<std::uint8_t> zmsg;  // its compressed payload so far
+    InflaterPtr zin;            // per-connection inflater (only when the server keeps its context)
 
     // echo / raw: identical frames owed from the shared send buffer
     std::uint64_t owed = 0;
@@ -114,7 +149,17 @@ private:
     // events
     void on_event(std::uint32_t slot, std::uint32_t events, std::uint64_t now);
     void on_writable_connecting(Conn& c, std::uint32_t slot, std::uint64_t now);
+    void send_request(Conn& c, std::uint32_t slot);
+    void start_tls(Conn& c, std::uint32_t slot, std::uint64_t now);
+    void tls_step(Conn& c, std::uint32_t slot, std::uint64_t now);
     void on_readable(Conn& c, std::uint32_t slot, std::uint64_t now);
+    bool consume(Conn& c, std::uint32_t slot, std::size_t len, std::uint64_t now);
+    bool setup_deflate(Conn& c, const DeflateAgreement& a);
+    bool inflate_message(Conn& c);
+    std::size_t compress(z_stream& d, const std::uint8_t* in, std::size_t n, std::vector<std::uint8_t>& out);
+    void stamp(std::uint8_t* pay, std::uint64_t now, std::uint64_t seqword) const noexcept;
+    ssize_t io_send(Conn& c, const std::uint8_t* p, std::size_t n);
+    ssize_t io_recv(Conn& c, std::uint8_t* p, std::size_t n);
     void feed(Conn& c, const std::uint8_t* p, std::size_t n, std::uint64_t now);
     void feed_raw(Conn& c, const std::uint8_t* p, std::size_t n, std::uint64_t now);
     void on_frame_end(Conn& c, std::uint64_t now);
@@ -164,6 +209,21 @@ private:
     std::uint64_t work_total_ = 0;
     std::uint64_t interval_ns_ = 0;           // --rate: ns between messages of one publisher
     std::uint8_t expect_op_ = 2;
+
+    // deflate
+    z_stream inf_{};                          // worker inflater (server_no_context_takeover)
+    bool inf_ready_ = false;
+    z_stream def_{};                          // publisher deflater
+    int def_bits_ = 0;                        // its window bits, 0 = not yet initialised
+    std::unique_ptr<std::uint8_t[]> zout_;    // inflate output (size + 1: one more byte = oversized)
+    std::size_t zout_cap_ = 0;
+    std::vector<std::uint8_t> zscratch_;      // compressed publisher payload
+    std::vector<std::uint8_t> pub_plain_;     // plaintext publisher payload (deflate publishers)
+    std::vector<std::uint8_t> echo_z_;        // D+1 identical compressed masked echo frames
+    std::size_t zframe_len_ = 0;
+    int echo_z_bits_ = 0;
+    // TLS
+    SSL_SESSION* session_ = nullptr;          // --tls-resume: the newest session (ticket) seen
 };
 
 void Worker::plan_connections() {
@@ -216,6 +276,9 @@ bool Worker::start_connect(std::uint32_t slot, std::uint64_t now) {
     c.got_close = false;
     c.out.clear();
     c.out_off = 0;
+    c.echo_blocked = c.deflate = c.msg_z = false;
+    c.zmsg.clear();
+    c.zin.reset();
     c.owed = c.sent_total = c.raw_pos = 0;
     c.ring_head = c.ring_count = 0;
     c.want_out = true;
@@ -293,12 +356,17 @@ void Worker::close_conn(Conn& c, bool reset) {
         linger lg{1, 0};
         ::setsockopt(c.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
     }
+    if (c.ssl) {  // no close_notify: the WebSocket close handshake (or a reset) ends the connection
+        SSL_set_shutdown(c.ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+        SSL_free(c.ssl);
+        c.ssl = nullptr;
+    }
     ::close(c.fd);  // also removes it from the epoll set
     c.fd = -1;
     bool live = c.state == State::open || c.state == State::closing;
     if (c.role == Role::probe) {
         if (c.state != State::dead && c.state != State::unused) --in_flight_;
-    } else if (c.state == State::connecting || c.state == State::handshaking) {
+    } else if (c.state == State::connecting || c.state == State::tls || c.state == State::handshaking) {
         --in_flight_;
     } else if (live) {
         live_.open.fetch_sub(1, std::memory_order_relaxed);
@@ -311,7 +379,8 @@ void Worker::close_conn(Conn& c, bool reset) {
 // A connection failed: count it, drop it; during set-up it is retried twice before it counts as settled.
 void Worker::fail(Conn& c, std::uint64_t& counter) {
     ++counter;
-    bool setup_conn = c.role != Role::probe && (c.state == State::connecting || c.state == State::handshaking);
+    bool setup_conn = c.role != Role::probe &&
+                      (c.state == State::connecting || c.state == State::tls || c.state == State::handshaking);
     close_conn(c, true);
     if (setup_conn) {
         auto slot = std::uint32_t(&c - conns_.data());
@@ -336,10 +405,14 @@ void Worker::set_want_out(Conn& c, std::uint32_t slot, bool want) {
 // echo frame boundary. Returns false when the connection was closed.
 bool Worker::flush(Conn& c, std::uint32_t slot) {
     bool need_out = false;
+    const std::size_t flen = c.deflate ? zframe_len_ : frame_len_;
+    const std::uint8_t* frames = c.deflate ? echo_z_.data() : echo_frames_.data();
+    const std::size_t frames_size = c.deflate ? echo_z_.size() : echo_frames_.size();
     for (;;) {
-        bool at_boundary = frame_len_ == 0 || c.sent_total % frame_len_ == 0;
+        // A blocked TLS echo write must be retried first (and no shorter), so other frames wait for it.
+        bool at_boundary = (flen == 0 || c.sent_total % flen == 0) && !c.echo_blocked;
         if (c.out_off < c.out.size() && at_boundary) {
-            ssize_t n = ::send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL);
+            ssize_t n = io_send(c, c.out.data() + c.out_off, c.out.size() - c.out_off);
             if (n < 0) {
                 if (errno == EAGAIN || errno == EINTR) { need_out = true; break; }
                 fail(c, c.role == Role::probe ? res_.errors.io : res_.errors.closed);
@@ -352,16 +425,22 @@ bool Worker::flush(Conn& c, std::uint32_t slot) {
             continue;
         }
         if (c.owed == 0) break;
-        std::size_t pos = std::size_t(c.sent_total % frame_len_);
-        std::size_t len = c.out_off < c.out.size() ? frame_len_ - pos
-                                                   : std::size_t(std::min<std::uint64_t>(c.owed, echo_frames_.size() - pos));
+        std::size_t pos = std::size_t(c.sent_total % flen);
+        std::size_t len = c.out_off < c.out.size() && !c.echo_blocked
+                              ? flen - pos
+                              : std::size_t(std::min<std::uint64_t>(c.owed, frames_size - pos));
         len = std::size_t(std::min<std::uint64_t>(len, c.owed));
-        ssize_t n = ::send(c.fd, echo_frames_.data() + pos, len, MSG_NOSIGNAL);
+        ssize_t n = io_send(c, frames + pos, len);
         if (n < 0) {
-            if (errno == EAGAIN || errno == EINTR) { need_out = true; break; }
+            if (errno == EAGAIN || errno == EINTR) {
+                if (c.ssl) c.echo_blocked = true;
+                need_out = true;
+                break;
+            }
             fail(c, res_.errors.closed);
             return false;
         }
+        c.echo_blocked = false;
         c.sent_total += std::uint64_t(n);
         c.owed -= std::uint64_t(n);
         if (std::size_t(n) < len) { need_out = true; break; }
@@ -375,7 +454,7 @@ void Worker::queue_echo(Conn& c, std::uint32_t frames, std::uint64_t now) {
         c.ring[(c.ring_head + c.ring_count) % opt_.depth] = now;
         ++c.ring_count;
     }
-    c.owed += std::uint64_t(frames) * frame_len_;
+    c.owed += std::uint64_t(frames) * (c.deflate ? zframe_len_ : frame_len_);
     flush(c, std::uint32_t(&c - conns_.data()));
 }
 
@@ -405,18 +484,111 @@ void Worker::on_writable_connecting(Conn& c, std::uint32_t slot, std::uint64_t n
         on_opened(c, now);
         return;
     }
+    if (sh_.tls_ctx) {
+        start_tls(c, slot, now);
+        return;
+    }
     c.state = State::handshaking;
+    send_request(c, slot);
+}
+
+void Worker::send_request(Conn& c, std::uint32_t slot) {
     const std::string& req = c.role == Role::subscriber  ? sh_.request_sub
                              : c.role == Role::publisher ? sh_.request_pub
                                                          : sh_.request_main;
-    ssize_t n = ::send(c.fd, req.data() + c.request_sent, req.size() - c.request_sent, MSG_NOSIGNAL);
+    ssize_t n = io_send(c, reinterpret_cast<const std::uint8_t*>(req.data()) + c.request_sent,
+                        req.size() - c.request_sent);
     if (n < 0) {
-        if (errno == EAGAIN) return;
+        if (errno == EAGAIN) {
+            set_want_out(c, slot, true);
+            return;
+        }
         fail(c, res_.errors.connect);
         return;
     }
     c.request_sent += std::size_t(n);
-    if (c.request_sent == req.size()) set_want_out(c, slot, false);
+    set_want_out(c, slot, c.request_sent != req.size());
+}
+
+void Worker::start_tls(Conn& c, std::uint32_t slot, std::uint64_t now) {
+    c.ssl = SSL_new(sh_.tls_ctx);
+    if (!c.ssl || SSL_set_fd(c.ssl, c.fd) != 1) {
+        ERR_clear_error();
+        fail(c, res_.errors.tls);
+        return;
+    }
+    SSL_set_connect_state(c.ssl);
+    if (!opt_.tls_sni.empty()) SSL_set_tlsext_host_name(c.ssl, opt_.tls_sni.c_str());
+    if (!opt_.tls_ca.empty()) {
+        // Verify the certificate against the target: an IP literal as an IP SAN, otherwise a DNS name.
+        X509_VERIFY_PARAM* vp = SSL_get0_param(c.ssl);
+        if (X509_VERIFY_PARAM_set1_ip_asc(vp, opt_.host.c_str()) != 1) {
+            ERR_clear_error();
+            SSL_set1_host(c.ssl, opt_.host.c_str());
+        }
+    }
+    if (opt_.tls_resume && session_) SSL_set_session(c.ssl, session_);
+    c.state = State::tls;
+    tls_step(c, slot, now);
+}
+
+void Worker::tls_step(Conn& c, std::uint32_t slot, std::uint64_t now) {
+    int r = SSL_do_handshake(c.ssl);
+    if (r == 1) {
+        ++res_.tls_handshakes;
+        if (SSL_session_reused(c.ssl)) ++res_.tls_resumed;
+        if (res_.tls_desc.empty()) res_.tls_desc = std::string(SSL_get_version(c.ssl)) + " " + SSL_get_cipher_name(c.ssl);
+        c.state = State::handshaking;
+        c.request_sent = 0;
+        send_request(c, slot);
+        return;
+    }
+    int e = SSL_get_error(c.ssl, r);
+    if (e == SSL_ERROR_WANT_READ) {
+        set_want_out(c, slot, false);
+        return;
+    }
+    if (e == SSL_ERROR_WANT_WRITE) {
+        set_want_out(c, slot, true);
+        return;
+    }
+    if (res_.errors.tls == 0) {  // say why once per worker
+        char why[256];
+        ERR_error_string_n(ERR_peek_last_error(), why, sizeof why);
+        std::fprintf(stderr, "roomcast-bench: TLS handshake failed: %s\n", ERR_peek_last_error() ? why : "connection closed");
+    }
+    ERR_clear_error();
+    fail(c, res_.errors.tls);
+    if (c.role == Role::probe) start_more(now);
+}
+
+ssize_t Worker::io_send(Conn& c, const std::uint8_t* p, std::size_t n) {
+    if (!c.ssl) return ::send(c.fd, p, n, MSG_NOSIGNAL);
+    int r = SSL_write(c.ssl, p, int(std::min<std::size_t>(n, INT_MAX)));
+    if (r > 0) return r;
+    int e = SSL_get_error(c.ssl, r);
+    if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+        errno = EAGAIN;
+        return -1;
+    }
+    ERR_clear_error();
+    if (errno == 0 || errno == EAGAIN) errno = EPIPE;
+    return -1;
+}
+
+ssize_t Worker::io_recv(Conn& c, std::uint8_t* p, std::size_t n) {
+    if (!c.ssl) return ::recv(c.fd, p, n, 0);
+    int r = SSL_read(c.ssl, p, int(std::min<std::size_t>(n, INT_MAX)));
+    if (r > 0) return r;
+    int e = SSL_get_error(c.ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        errno = EAGAIN;
+        return -1;
+    }
+    if (e == SSL_ERROR_ZERO_RETURN) return 0;  // close_notify, or EOF (SSL_OP_IGNORE_UNEXPECTED_EOF)
+    ERR_clear_error();
+    if (errno == 0 || errno == EAGAIN) errno = ECONNRESET;
+    return -1;
 }
 
 void Worker::on_event(std::uint32_t slot, std::uint32_t events, std::uint64_t now) {
@@ -426,8 +598,12 @@ void Worker::on_event(std::uint32_t slot, std::uint32_t events, std::uint64_t no
         if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) on_writable_connecting(c, slot, now);
         return;
     }
+    if (c.state == State::tls) {
+        tls_step(c, slot, now);
+        return;
+    }
     if (c.state == State::handshaking && c.want_out && (events & EPOLLOUT)) {
-        on_writable_connecting(c, slot, now);  // rest of a partly sent request
+        send_request(c, slot);  // rest of a partly sent request
         if (c.fd < 0) return;
     }
     if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
@@ -455,38 +631,72 @@ void Worker::on_eof(Conn& c, std::uint32_t slot, std::uint64_t now) {
 }
 
 void Worker::on_readable(Conn& c, std::uint32_t slot, std::uint64_t now) {
-    ssize_t n = ::recv(c.fd, rbuf_.get(), read_buffer_bytes, 0);
-    if (n == 0) {
-        on_eof(c, slot, now);
-        return;
-    }
-    if (n < 0) {
-        if (errno == EAGAIN || errno == EINTR) return;
-        if (c.role == Role::probe && c.state == State::closing) {  // reset after the close handshake
-            ++res_.unclean_closes;
-            close_conn(c, false);
-            if (measuring()) ++res_.cycles;
-            start_more(now);
+    for (;;) {
+        ssize_t n = io_recv(c, rbuf_.get(), read_buffer_bytes);
+        if (n == 0) {
+            on_eof(c, slot, now);
             return;
         }
-        on_eof(c, slot, now);
-        return;
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR) break;
+            if (c.role == Role::probe && c.state == State::closing) {  // reset after the close handshake
+                ++res_.unclean_closes;
+                close_conn(c, false);
+                if (measuring()) ++res_.cycles;
+                start_more(now);
+                return;
+            }
+            on_eof(c, slot, now);
+            return;
+        }
+        if (measuring()) res_.ws_bytes += std::uint64_t(n);
+        if (!consume(c, slot, std::size_t(n), now) || c.fd < 0) return;
+        // Plain TCP: one recv per event (a short read means drained; level-triggered epoll covers the rest).
+        // TLS: records OpenSSL already holds never wake epoll, so drain them now.
+        if (!c.ssl || !SSL_has_pending(c.ssl)) break;
     }
+    if (c.fd >= 0 && c.refill) {
+        std::uint32_t k = c.refill;
+        c.refill = 0;
+        if (phase_ != Phase::stop) queue_echo(c, k, now);
+    } else if (c.fd >= 0 && c.out_off < c.out.size()) {
+        flush(c, slot);
+    }
+}
+
+// Handles len bytes at rbuf_: the upgrade response while handshaking, then frames. false: stop reading.
+bool Worker::consume(Conn& c, std::uint32_t slot, std::size_t len, std::uint64_t now) {
     const std::uint8_t* p = rbuf_.get();
-    std::size_t len = std::size_t(n);
     if (c.state == State::handshaking) {
         c.response.append(reinterpret_cast<const char*>(p), len);
         std::size_t head = 0;
         int status = 0;
-        switch (check_upgrade_response(c.response, sh_.expected_accept, &head, &status)) {
-        case HandshakeStatus::need_more: return;
+        std::string_view ext;
+        switch (check_upgrade_response(c.response, sh_.expected_accept, &head, &status, &ext)) {
+        case HandshakeStatus::need_more: return true;
         case HandshakeStatus::bad_status:
         case HandshakeStatus::bad_accept:
         case HandshakeStatus::too_large:
             fail(c, res_.errors.handshake);
             if (c.role == Role::probe) start_more(now);
-            return;
+            return false;
         case HandshakeStatus::ok: break;
+        }
+        if (opt_.deflate && res_.deflate_desc.empty()) res_.deflate_desc = ext.empty() ? "(declined)" : std::string(ext);
+        if (!setup_deflate(c, parse_deflate_response(ext, opt_.deflate))) {
+            fail(c, res_.errors.handshake);
+            if (c.role == Role::probe) start_more(now);
+            return false;
+        }
+        if (opt_.tls_resume && c.ssl) {  // keep the newest ticket (TLS 1.3 sends it before the 101)
+            if (SSL_SESSION* sess = SSL_get1_session(c.ssl)) {
+                if (SSL_SESSION_is_resumable(sess)) {
+                    if (session_) SSL_SESSION_free(session_);
+                    session_ = sess;
+                } else {
+                    SSL_SESSION_free(sess);
+                }
+            }
         }
         std::string rest = c.response.substr(head);
         c.response = std::string();
@@ -496,28 +706,130 @@ void Worker::on_readable(Conn& c, std::uint32_t slot, std::uint64_t now) {
                 close_conn(c, true);
                 if (measuring()) ++res_.cycles;
                 start_more(now);
-                return;
+                return false;
             }
             std::uint8_t code[2] = {std::uint8_t(close_normal >> 8), std::uint8_t(close_normal & 0xff)};
             queue_control(c, Opcode::close, code, sizeof code);
             c.state = State::closing;
             if (!flush(c, slot)) {
                 start_more(now);
-                return;
+                return false;
             }
         }
-        if (rest.empty()) return;
+        if (rest.empty()) return true;
         std::memcpy(rbuf_.get(), rest.data(), rest.size());
         len = rest.size();
     }
     if (opt_.raw_tcp) feed_raw(c, p, len, now);
     else feed(c, p, len, now);
-    if (c.fd >= 0 && c.refill) {
-        std::uint32_t k = c.refill;
-        c.refill = 0;
-        if (phase_ != Phase::stop) queue_echo(c, k, now);
-    } else if (c.fd >= 0 && c.out_off < c.out.size()) {
-        flush(c, slot);
+    return true;
+}
+
+bool Worker::setup_deflate(Conn& c, const DeflateAgreement& a) {
+    if (!a.ok) return false;
+    c.deflate = a.on;
+    if (!a.on) return true;
+    ++res_.deflate_conns;
+    if (!a.server_no_context_takeover) {  // the server may refer back to earlier messages
+        c.zin.reset(new z_stream{});
+        if (inflateInit2(c.zin.get(), -15) != Z_OK) return false;
+    }
+    const int bits = a.client_window_bits;
+    if (c.role == Role::echo && opt_.mode == Mode::echo) {
+        if (echo_z_bits_ == 0) {
+            z_stream d{};
+            if (deflateInit2(&d, opt_.deflate_level, Z_DEFLATED, -bits, 8, Z_DEFAULT_STRATEGY) != Z_OK) return false;
+            std::vector<std::uint8_t> z;
+            std::size_t zl = compress(d, sh_.payload.data(), opt_.size_bytes, z);
+            deflateEnd(&d);
+            std::vector<std::uint8_t> one = masked_frame(Opcode(expect_op_), z.data(), zl, mask_, true);
+            zframe_len_ = one.size();
+            echo_z_.reserve(zframe_len_ * (opt_.depth + 1));
+            for (unsigned k = 0; k <= opt_.depth; ++k) echo_z_.insert(echo_z_.end(), one.begin(), one.end());
+            echo_z_bits_ = bits;
+        }
+        return echo_z_bits_ == bits;  // one server: every connection gets the same answer
+    }
+    if (c.role == Role::publisher) {
+        if (def_bits_ == 0) {
+            if (deflateInit2(&def_, opt_.deflate_level, Z_DEFLATED, -bits, 8, Z_DEFAULT_STRATEGY) != Z_OK) return false;
+            def_bits_ = bits;
+            pub_plain_ = sh_.payload;
+            zscratch_.resize(deflateBound(&def_, uLong(opt_.size_bytes)) + 64);
+        }
+        return def_bits_ == bits;
+    }
+    return true;
+}
+
+// Raw deflate of one whole message (context reset first), sync-flushed, 00 00 ff ff stripped (RFC 7692
+// 7.2.1). out is grown as needed but never shrunk; returns the compressed length.
+std::size_t Worker::compress(z_stream& d, const std::uint8_t* in, std::size_t n, std::vector<std::uint8_t>& out) {
+    deflateReset(&d);
+    std::size_t cap = deflateBound(&d, uLong(n)) + 64;
+    if (out.size() < cap) out.resize(cap);
+    d.next_in = const_cast<Bytef*>(in);
+    d.avail_in = uInt(n);
+    d.next_out = out.data();
+    d.avail_out = uInt(out.size());
+    deflate(&d, Z_SYNC_FLUSH);
+    std::size_t len = out.size() - d.avail_out;
+    if (len >= 4 && out[len - 4] == 0 && out[len - 3] == 0 && out[len - 2] == 0xff && out[len - 1] == 0xff) len -= 4;
+    return len;
+}
+
+// At the end of a compressed message: append 00 00 ff ff and inflate it in one call into zout_ (one byte
+// larger than the expected size, so an oversized message is caught without unbounded work).
+bool Worker::inflate_message(Conn& c) {
+    static constexpr std::uint8_t tail[4] = {0, 0, 0xff, 0xff};
+    c.zmsg.insert(c.zmsg.end(), tail, tail + 4);
+    z_stream* zs = c.zin ? c.zin.get() : &inf_;
+    if (!c.zin) {
+        if (!inf_ready_) {
+            if (inflateInit2(&inf_, -15) != Z_OK) {
+                fail(c, res_.errors.io);
+                return false;
+            }
+            inf_ready_ = true;
+        } else {
+            inflateReset(&inf_);
+        }
+    }
+    zs->next_in = c.zmsg.data();
+    zs->avail_in = uInt(c.zmsg.size());
+    zs->next_out = zout_.get();
+    zs->avail_out = uInt(zout_cap_);
+    int r = inflate(zs, Z_SYNC_FLUSH);
+    std::size_t out = zout_cap_ - zs->avail_out;
+    bool left = zs->avail_in != 0;
+    c.zmsg.clear();
+    if (r == Z_STREAM_END && c.zin) inflateReset(c.zin.get());
+    if (r != Z_OK && r != Z_BUF_ERROR && r != Z_STREAM_END) {
+        fail(c, res_.errors.protocol);  // corrupt deflate data
+        return false;
+    }
+    if (left && r != Z_STREAM_END) {  // more output than the expected message size
+        ++res_.errors.verify;
+        if (c.zin) fail(c, res_.errors.protocol);  // a shared-context stream cannot be resumed
+        return false;
+    }
+    c.msg_len = out;
+    if (out > 0) {
+        c.first_byte = zout_[0];
+        c.last_byte = zout_[out - 1];
+        std::memcpy(c.cap, zout_.get(), std::min(out, max_header_bytes));
+    }
+    if (measuring()) ++res_.z_messages;
+    return true;
+}
+
+void Worker::stamp(std::uint8_t* pay, std::uint64_t now, std::uint64_t seqword) const noexcept {
+    if (sh_.header_bytes == text_header_bytes) {
+        write_hex16(pay + text_ts_offset, now);
+        write_hex16(pay + text_seq_offset, seqword);
+    } else {
+        std::memcpy(pay, &now, 8);
+        std::memcpy(pay + 8, &seqword, 8);
     }
 }
 
@@ -562,7 +874,9 @@ void Worker::feed(Conn& c, const std::uint8_t* p, std::size_t n, std::uint64_t n
             }
             c.frame_fin = (h[0] & 0x80) != 0;
             c.frame_op = h[0] & 0x0f;
-            if ((h[0] & 0x70) != 0 || (c.frame_op > 2 && c.frame_op < 8) || c.frame_op > 10 ||
+            const bool rsv1 = (h[0] & 0x40) != 0;  // RFC 7692 6: only on the first frame of a data message
+            if ((h[0] & 0x30) != 0 || (rsv1 && (!c.deflate || c.frame_op == 0 || c.frame_op >= 8)) ||
+                (c.frame_op > 2 && c.frame_op < 8) || c.frame_op > 10 ||
                 (c.frame_op >= 8 && (plen > 125 || !c.frame_fin)) || plen > max_message_bytes) {
                 fail(c, res_.errors.protocol);
                 return;
@@ -572,6 +886,9 @@ void Worker::feed(Conn& c, const std::uint8_t* p, std::size_t n, std::uint64_t n
             } else if (c.frame_op != 0) {
                 c.msg_op = c.frame_op;
                 c.msg_len = 0;
+                c.msg_z = rsv1;
+                c.msg_skip = rsv1 && opt_.inflate_sample > 1 && c.role == Role::subscriber &&
+                             ++c.zcount % opt_.inflate_sample != 0;
             }
             c.payload_left = plen;
             c.in_payload = true;
@@ -585,9 +902,11 @@ void Worker::feed(Conn& c, const std::uint8_t* p, std::size_t n, std::uint64_t n
         if (c.frame_op >= 8) {
             std::memcpy(c.ctl + c.ctl_len, p, m);
             c.ctl_len = std::uint8_t(c.ctl_len + m);
+        } else if (c.msg_z) {
+            if (!c.msg_skip) c.zmsg.insert(c.zmsg.end(), p, p + m);  // inflated at the end of the message
         } else {
-            if (c.msg_len < broadcast_header_bytes) {
-                std::size_t k = std::min<std::size_t>(m, broadcast_header_bytes - c.msg_len);
+            if (c.msg_len < sh_.header_bytes) {
+                std::size_t k = std::min<std::size_t>(m, sh_.header_bytes - c.msg_len);
                 if (c.msg_len == 0) c.first_byte = p[0];
                 std::memcpy(c.cap + c.msg_len, p, k);
             }
@@ -630,7 +949,23 @@ void Worker::on_frame_end(Conn& c, std::uint64_t now) {
         on_control(c, now);
         return;
     }
-    if (c.frame_fin) on_message(c, now);
+    if (!c.frame_fin) return;
+    if (c.msg_z && c.msg_skip) {  // sampled out: it is the next message of the (single) publisher
+        std::uint64_t seq = c.expected[0]++;
+        PublishWindow& w = sh_.windows[0];
+        auto& slot = w.slots[seq % w.size];
+        if (slot.seq.load(std::memory_order_relaxed) == seq) slot.acks.fetch_add(1, std::memory_order_relaxed);
+        ++work_total_;
+        if (measuring()) {
+            ++res_.messages;
+            ++res_.z_messages;
+            ++res_.z_skipped;
+            res_.bytes += opt_.size_bytes;
+        }
+        return;
+    }
+    if (c.msg_z && !inflate_message(c)) return;
+    on_message(c, now);
 }
 
 void Worker::on_control(Conn& c, std::uint64_t now) {
@@ -683,8 +1018,15 @@ void Worker::on_message(Conn& c, std::uint64_t now) {
             return;
         }
         std::uint64_t sent, seqword;
-        std::memcpy(&sent, c.cap, 8);
-        std::memcpy(&seqword, c.cap + 8, 8);
+        if (sh_.header_bytes == text_header_bytes) {
+            if (!parse_hex16(c.cap + text_ts_offset, &sent) || !parse_hex16(c.cap + text_seq_offset, &seqword)) {
+                ++res_.errors.verify;
+                return;
+            }
+        } else {
+            std::memcpy(&sent, c.cap, 8);
+            std::memcpy(&seqword, c.cap + 8, 8);
+        }
         std::uint64_t pub = seqword >> seq_bits, seq = seqword & seq_mask;
         if (pub >= opt_.publishers || seq == 0) {
             ++res_.errors.verify;
@@ -746,17 +1088,29 @@ void Worker::tick_publishers(std::uint64_t now) {
             c.out_off = 0;
         }
         const std::size_t flen = pub_template_.size();
+        const std::size_t hb = sh_.header_bytes;
         std::size_t at = c.out.size();
-        c.out.resize(at + flen * batch);
+        if (!c.deflate) c.out.resize(at + flen * batch);
         for (std::uint64_t k = 0; k < batch; ++k) {
             std::uint64_t seq = c.next_seq++;
-            std::uint8_t* f = c.out.data() + at + k * flen;
-            std::memcpy(f, pub_template_.data(), flen);
             std::uint64_t seqword = (std::uint64_t(c.publisher) << seq_bits) | seq;
-            std::uint8_t* pay = f + pub_header_len_;
-            std::memcpy(pay, &now, 8);
-            std::memcpy(pay + 8, &seqword, 8);
-            mask_bytes(pay, broadcast_header_bytes, mask_, 0);
+            if (c.deflate) {  // compress this message alone, then frame it with RSV1
+                stamp(pub_plain_.data(), now, seqword);
+                std::size_t zl = compress(def_, pub_plain_.data(), opt_.size_bytes, zscratch_);
+                std::size_t fat = c.out.size();
+                c.out.resize(fat + max_frame_header_bytes + zl);
+                std::size_t h = write_client_header(c.out.data() + fat, Opcode(expect_op_), zl, mask_, true);
+                std::memcpy(c.out.data() + fat + h, zscratch_.data(), zl);
+                mask_bytes(c.out.data() + fat + h, zl, mask_, 0);
+                c.out.resize(fat + h + zl);
+            } else {
+                std::uint8_t* f = c.out.data() + at + k * flen;
+                std::memcpy(f, pub_template_.data(), flen);
+                std::uint8_t* pay = f + pub_header_len_;
+                std::memcpy(pay, sh_.payload.data(), hb);  // plaintext prefix, stamped, then masked again
+                stamp(pay, now, seqword);
+                mask_bytes(pay, hb, mask_, 0);
+            }
             auto& s = w.slots[seq % w.size];
             s.acks.store(0, std::memory_order_relaxed);
             s.seq.store(seq, std::memory_order_release);
@@ -785,7 +1139,7 @@ void Worker::on_phase(Phase p, std::uint64_t now) {
 
 void Worker::check_timeouts(std::uint64_t now) {
     for (auto& c : conns_) {
-        bool pending = c.state == State::connecting || c.state == State::handshaking ||
+        bool pending = c.state == State::connecting || c.state == State::tls || c.state == State::handshaking ||
                        (c.state == State::closing && c.role == Role::probe);
         if (!pending || now - c.started_ns < connect_timeout_ns) continue;
         fail(c, res_.errors.timeout);
@@ -810,6 +1164,8 @@ std::uint64_t Worker::next_wait_ns(std::uint64_t now) const {
 
 void Worker::run() {
     rbuf_ = std::make_unique<std::uint8_t[]>(read_buffer_bytes);
+    zout_cap_ = std::max<std::size_t>(opt_.size_bytes, 64) + 1;
+    if (opt_.deflate) zout_ = std::make_unique<std::uint8_t[]>(zout_cap_);
     expect_op_ = opt_.binary ? std::uint8_t(Opcode::binary) : std::uint8_t(Opcode::text);
     // Each worker gets its own fixed mask, varied so the server cannot rely on a constant key.
     mask_[0] = std::uint8_t(mask_[0] + 17 * index_);
@@ -869,6 +1225,9 @@ void Worker::run() {
     }
     res_.still_open = open;
     ::close(epfd_);
+    if (inf_ready_) inflateEnd(&inf_);
+    if (def_bits_) deflateEnd(&def_);
+    if (session_) SSL_SESSION_free(session_);
 }
 
 }  // namespace

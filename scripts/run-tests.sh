@@ -46,43 +46,37 @@ if [ -n "$targets" ]; then
     total_pass=$((total_pass + p)); total_fail=$((total_fail + f))
 fi
 
-# pytest: every Python suite in one session.
-suites=()
-for d in test/conformance test/integration test/interop; do
-    ls "$d"/test_*.py >/dev/null 2>&1 && suites+=("$d")
-done
-if [ ${#suites[@]} -gt 0 ]; then
-    echo "== pytest ${suites[*]}"
-    $PY -m pytest -q -p no:cacheprovider "${suites[@]}" 2>&1 | tee "$log" | tail -n 40
-    rc=${PIPESTATUS[0]}
-    line=$(grep -E '^(=+ )?[0-9]+ (passed|failed)|(passed|failed|skipped|error)' "$log" | tail -1)
+# One pytest session: LABEL then pytest arguments; counts its closing line into the totals.
+run_pytest() {
+    local label=$1; shift
+    echo "== $label"
+    $PY -m pytest -q -p no:cacheprovider "$@" 2>&1 | tee "$log" | tail -n 40
+    local rc=${PIPESTATUS[0]}
+    local line p f e s
+    line=$(grep -E '(passed|failed|skipped|error)' "$log" | tail -1)
     p=$(echo "$line" | grep -oP '[0-9]+(?= passed)'); p=${p:-0}
     f=$(echo "$line" | grep -oP '[0-9]+(?= failed)'); f=${f:-0}
     e=$(echo "$line" | grep -oP '[0-9]+(?= error)'); e=${e:-0}
     s=$(echo "$line" | grep -oP '[0-9]+(?= skipped)'); s=${s:-0}
     f=$((f + e))
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-    results+=("pytest: $p passed, $f failed, $s skipped")
+    results+=("$label: $p passed, $f failed, $s skipped")
     total_pass=$((total_pass + p)); total_fail=$((total_fail + f)); total_skip=$((total_skip + s))
-fi
+}
+
+# pytest: every Python suite in one session.
+suites=()
+for d in test/conformance test/integration test/interop; do
+    ls "$d"/test_*.py >/dev/null 2>&1 && suites+=("$d")
+done
+[ ${#suites[@]} -gt 0 ] && run_pytest "pytest" "${suites[@]}"
+
 # The conformance suite once more over wss:// (same cases, TLS on the server's --listen port).
 if ls test/conformance/test_*.py >/dev/null 2>&1; then
     certs=build/certs
     if bash scripts/gen-cert.sh "$certs" >/dev/null 2>&1; then
-        echo "== pytest test/conformance over TLS"
         ROOMCAST_TEST_TLS_CA="$PWD/$certs/ca.pem" ROOMCAST_TEST_TLS_CERT="$PWD/$certs/server.pem" \
-        ROOMCAST_TEST_TLS_KEY="$PWD/$certs/server-key.pem" \
-            $PY -m pytest -q -p no:cacheprovider test/conformance 2>&1 | tee "$log" | tail -n 20
-        rc=${PIPESTATUS[0]}
-        line=$(grep -E '(passed|failed|skipped|error)' "$log" | tail -1)
-        p=$(echo "$line" | grep -oP '[0-9]+(?= passed)'); p=${p:-0}
-        f=$(echo "$line" | grep -oP '[0-9]+(?= failed)'); f=${f:-0}
-        e=$(echo "$line" | grep -oP '[0-9]+(?= error)'); e=${e:-0}
-        s=$(echo "$line" | grep -oP '[0-9]+(?= skipped)'); s=${s:-0}
-        f=$((f + e))
-        if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-        results+=("conformance over TLS: $p passed, $f failed, $s skipped")
-        total_pass=$((total_pass + p)); total_fail=$((total_fail + f)); total_skip=$((total_skip + s))
+        ROOMCAST_TEST_TLS_KEY="$PWD/$certs/server-key.pem" run_pytest "conformance over TLS" test/conformance
     else
         echo "  FAILED: scripts/gen-cert.sh"
         results+=("conformance over TLS: 0 passed, 1 failed (no certificate)")

@@ -43,6 +43,9 @@ bool query_param(std::string_view query, std::string_view name, std::string_view
 
 enum class TokenCheck { ok, missing, wrong };
 
+// Key of a pending /ws subscription in Worker::sub_ids_.
+std::uint64_t sub_key(pubsub::SubHandle h) noexcept { return (std::uint64_t{h.generation} << 32) | h.index; }
+
 // Authorization: Bearer T, or ?token=T (browsers cannot set headers on WebSockets).
 TokenCheck check_token(const http::Request& req, std::string_view want) noexcept {
     if (want.empty()) return TokenCheck::ok;
@@ -297,7 +300,7 @@ void Worker::on_control(Connection& c, std::span<std::byte> text) noexcept {
         if (req.has_since) since = req.since;
         const pubsub::SubHandle h = hub_->subscribe(who_of(c), req.room, pubsub::Format::envelope, since, req.last);
         if (!h.valid()) return control_error(c, "internal", "out of memory", req.id);
-        if (!req.id.empty()) sub_ids_[(std::uint64_t{h.generation} << 32) | h.index] = std::string(req.id);
+        if (!req.id.empty()) sub_ids_[sub_key(h)] = std::string(req.id);
         rooms.subs.push_back({std::string(req.room), h});
         return;  // "subscribed" comes with the owner's answer (on_subscribed)
     }
@@ -305,8 +308,7 @@ void Worker::on_control(Connection& c, std::span<std::byte> text) noexcept {
         const long i = find(req.room);
         if (i < 0) return control_error(c, "not_subscribed", "not subscribed to this room", req.id);
         hub_->unsubscribe(rooms.subs[static_cast<std::size_t>(i)].handle);
-        sub_ids_.erase((std::uint64_t{rooms.subs[static_cast<std::size_t>(i)].handle.generation} << 32) |
-                       rooms.subs[static_cast<std::size_t>(i)].handle.index);
+        sub_ids_.erase(sub_key(rooms.subs[static_cast<std::size_t>(i)].handle));
         rooms.subs.erase(rooms.subs.begin() + i);
         send_reply(c, pubsub::UnsubscribedReply{req.room, req.id});
         return;
@@ -328,7 +330,7 @@ void Worker::on_control(Connection& c, std::span<std::byte> text) noexcept {
 void Worker::on_subscribed(pubsub::SubscriberId who, pubsub::SubHandle h, std::string_view room, pubsub::Format format,
                            const pubsub::ReplayPlan& plan, std::span<pubsub::FrameRef* const> replay) noexcept {
     std::string id;
-    if (auto it = sub_ids_.find((std::uint64_t{h.generation} << 32) | h.index); it != sub_ids_.end()) {
+    if (auto it = sub_ids_.find(sub_key(h)); it != sub_ids_.end()) {
         id = std::move(it->second);
         sub_ids_.erase(it);
     }
@@ -485,7 +487,7 @@ void Worker::release_rooms(Connection& c) noexcept {
     if (!c.rooms) return;
     for (const ConnRooms::Sub& s : c.rooms->subs) {
         deferred_unsubs_.push_back(s.handle);
-        sub_ids_.erase((std::uint64_t{s.handle.generation} << 32) | s.handle.index);
+        sub_ids_.erase(sub_key(s.handle));
     }
     delete c.rooms;
     c.rooms = nullptr;

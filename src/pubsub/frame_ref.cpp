@@ -54,6 +54,7 @@ FrameRef* FrameRef::make_from_parts(ws::Opcode op, std::span<const std::span<con
 }
 
 void FrameRef::destroy() noexcept {
+    if (deflated_) deflated_->release();
     this->~FrameRef();
     std::free(this);
 }

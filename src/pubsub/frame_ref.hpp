@@ -7,7 +7,12 @@
 // that reactor counts its local users with a plain integer (or takes add_ref(n) for n holders in one
 // operation) and releases at zero, so the atomic is touched once per reactor per message, not once
 // per subscriber. Any thread may call add_ref/release; everything else is read-only once the frame
-// has been shared. set_seq()/set_format() are for the single owner before the frame is shared.
+// has been shared. set_seq()/set_deflated() are for the single owner before the frame is shared.
+//
+// Compressed sibling. The owner of a room may attach the permessage-deflate form of a frame (the same
+// message compressed once, RSV1 set, built with server_no_context_takeover) before sharing it; every
+// reactor then hands that one compressed frame to its subscribers that can take it, so a room message
+// is compressed once per process, not once per reactor. The frame holds one reference to its sibling.
 #pragma once
 #include <atomic>
 #include <cstddef>
@@ -82,6 +87,15 @@ public:
 
     // Only while the caller holds the only reference and has not shared the frame yet.
     void set_seq(std::uint64_t seq) noexcept { seq_ = seq; }
+    // Attaches the compressed form (takes over the caller's reference; null is ignored). Owner only,
+    // before the frame is shared, and at most once.
+    void set_deflated(FrameRef* z) noexcept {
+        if (!deflated_) deflated_ = z;
+        else if (z) z->release();
+    }
+    // The compressed form, borrowed from this frame (add_ref to keep it past this frame's reference), or
+    // nullptr.
+    FrameRef* deflated() const noexcept { return deflated_; }
 
 private:
     FrameRef() = default;
@@ -99,7 +113,8 @@ private:
     std::uint8_t format_ = 0;
     std::uint64_t seq_ = 0;
     std::size_t wire_len_ = 0;
+    FrameRef* deflated_ = nullptr;
 };
-static_assert(sizeof(FrameRef) == 32, "the wire bytes follow the 32-byte control block");
+static_assert(sizeof(FrameRef) == 40, "the wire bytes follow the 40-byte control block");
 
 }  // namespace roomcast::pubsub

@@ -16,6 +16,7 @@ struct SubscribeRequest {
     std::uint64_t since = 0;
     bool has_since = false;
     bool last = false;
+    bool deflate = false;
     Format format = Format::raw;
     std::uint8_t name_len = 0;
     char name[max_room_name_bytes];
@@ -84,7 +85,7 @@ void Hub::send_or_free(unsigned to, const Message& m) noexcept {
 // ---- Subscriber side --------------------------------------------------------------------------------
 
 SubHandle Hub::subscribe(SubscriberId who, std::string_view room, Format format, std::optional<std::uint64_t> since,
-                         bool last) noexcept {
+                         bool last, bool deflate) noexcept {
     if (room.size() > max_room_name_bytes || room.empty()) return {};
     auto* req = new (std::nothrow) SubscribeRequest;
     if (!req) {
@@ -123,6 +124,7 @@ SubHandle Hub::subscribe(SubscriberId who, std::string_view room, Format format,
     s.who = who;
     s.local = li;
     s.format = format;
+    s.deflate = deflate;
     s.state = SubState::pending;
     s.next_free = UINT32_MAX;
     LocalRoom& lr = locals_[li];
@@ -134,6 +136,7 @@ SubHandle Hub::subscribe(SubscriberId who, std::string_view room, Format format,
     req->has_since = since.has_value();
     req->since = since.value_or(0);
     req->last = last;
+    req->deflate = deflate;
     req->format = format;
     req->name_len = static_cast<std::uint8_t>(room.size());
     std::memcpy(req->name, room.data(), room.size());
@@ -163,18 +166,19 @@ void Hub::unsubscribe(SubHandle h) noexcept {
     LocalRoom& lr = locals_[s.local];
     std::uint32_t moved;
     if (lr.list[static_cast<int>(s.format)].remove(s.pos, &moved)) subs_[moved].pos = s.pos;
-    send_unsubscribe(lr.owner, lr.owner_room, s.format);
+    send_unsubscribe(lr.owner, lr.owner_room, s.format, s.deflate);
     drop_sub(h.index);
 }
 
-void Hub::send_unsubscribe(unsigned owner, Room* room, Format f) noexcept {
+void Hub::send_unsubscribe(unsigned owner, Room* room, Format f, bool deflate) noexcept {
     if (owner == self_) {
-        room->remove_interest(self_, f);
+        room->remove_interest(self_, f, deflate);
         return;
     }
     Message m;
     m.kind = kind(MsgKind::unsubscribe);
     m.tag = static_cast<std::uint32_t>(f);
+    m.b = deflate;
     m.ptr = room;
     if (!port_.send(owner, m)) ++stats_.send_failures;  // the owner keeps sending; we drop as stale
 }
@@ -212,7 +216,7 @@ void Hub::on_answer(void* p) noexcept {
     }
     // Cancelled while the request was in flight: give back the owner's interest.
     if (s && s->generation == a->sub_generation && s->state == SubState::cancelled) {
-        send_unsubscribe(locals_[s->local].owner, a->room, a->format);
+        send_unsubscribe(locals_[s->local].owner, a->room, a->format, s->deflate);
         drop_sub(a->sub_index);
     }
     free_answer(a);
@@ -273,7 +277,7 @@ void Hub::on_subscribe(unsigned from, const Message& m) noexcept {
         a->frames()[a->count++] = f;
     }
     // From here on every publish is also sent to `from`, after this answer (same FIFO channel).
-    room->add_interest(from, req->format, req->local_handle);
+    room->add_interest(from, req->format, req->local_handle, req->deflate);
     if (from == self_) {
         on_answer(a);  // synchronous: a publish handled next must find the subscriber in the list
         return;
@@ -283,13 +287,13 @@ void Hub::on_subscribe(unsigned from, const Message& m) noexcept {
     out.ptr = a;
     if (!port_.send(from, out)) {
         ++stats_.send_failures;
-        room->remove_interest(from, req->format);
+        room->remove_interest(from, req->format, req->deflate);
         free_answer(a);
     }
 }
 
 void Hub::on_unsubscribe(unsigned from, const Message& m) noexcept {
-    static_cast<Room*>(m.ptr)->remove_interest(from, static_cast<Format>(m.tag));
+    static_cast<Room*>(m.ptr)->remove_interest(from, static_cast<Format>(m.tag), m.b != 0);
 }
 
 void Hub::on_publish(unsigned from, const Message& m) noexcept {
@@ -302,6 +306,14 @@ void Hub::on_publish(unsigned from, const Message& m) noexcept {
     } else {
         seq = room->publish(raw);  // the room holds the publisher's reference now
         ++stats_.published;
+        // Compress once per process: the sibling is attached here, before any reactor sees the frame.
+        if (compressor_) {
+            for (std::size_t f = 0; f < format_count; ++f) {
+                if (!room->deflate_subscribers(static_cast<Format>(f))) continue;
+                if (FrameRef* frame = room->frame(seq, static_cast<Format>(f)); frame && !frame->deflated())
+                    frame->set_deflated(compressor_->compress(*frame));
+            }
+        }
         for (unsigned r = 0; r < reactors_; ++r) {
             const Interest& in = room->interest(r);
             for (std::size_t f = 0; f < format_count; ++f) {

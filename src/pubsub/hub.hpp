@@ -34,7 +34,7 @@ using PublisherId = std::uint64_t;
 // Message kinds on the Bus (Message::kind). Pointers transfer ownership to the receiver.
 enum class MsgKind : std::uint32_t {
     subscribe = 1,  // R -> owner   ptr = SubscribeRequest*
-    unsubscribe,    // R -> owner   ptr = Room* (owner's, borrowed), tag = Format
+    unsubscribe,    // R -> owner   ptr = Room* (owner's, borrowed), tag = Format, b = 1: it took deflate
     publish,        // any -> owner ptr = FrameRef* (raw, unshared, tag = room name), a = PublisherId, b = 1: ack
     subscribed,     // owner -> R   ptr = SubscribeAnswer*
     deliver,        // owner -> R   ptr = FrameRef* (one reference), a = R's local-room handle
@@ -66,6 +66,16 @@ public:
     virtual void on_published(PublisherId who, std::uint64_t seq) noexcept = 0;
 };
 
+// Builds the compressed sibling of a room frame (FrameRef::set_deflated): a new frame with the same
+// opcode, seq, tag and format, RSV1 set, payload compressed without context takeover; or nullptr when
+// the message stays uncompressed (below the size threshold, or no memory). Called on the owner's
+// reactor, once per message and format while the room has a subscriber that takes compressed frames.
+class FrameCompressor {
+public:
+    virtual ~FrameCompressor() = default;
+    virtual FrameRef* compress(const FrameRef& frame) noexcept = 0;
+};
+
 struct HubStats {
     std::uint64_t published = 0;        // messages this reactor sequenced as owner
     std::uint64_t delivered = 0;        // on_deliver calls
@@ -82,10 +92,14 @@ public:
     Hub(const Hub&) = delete;
     Hub& operator=(const Hub&) = delete;
 
+    // Where the owner side gets compressed siblings from (none: frames are never compressed here).
+    void set_compressor(FrameCompressor* c) noexcept { compressor_ = c; }
+
     // Starts a subscription of `who` to a valid room name (validate_room_name first). The answer comes
     // through on_subscribed() from a later handle() call. Invalid handle on allocation failure.
+    // `deflate`: this subscriber can be sent the shared compressed frame, so the owner builds one.
     SubHandle subscribe(SubscriberId who, std::string_view room, Format format, std::optional<std::uint64_t> since,
-                        bool last) noexcept;
+                        bool last, bool deflate = false) noexcept;
     // Ends a subscription (pending or live). Nothing more is delivered for it; an unknown or already
     // ended handle is ignored. Not from inside a HubSink callback.
     void unsubscribe(SubHandle h) noexcept;
@@ -115,6 +129,7 @@ private:
         std::uint32_t next_free = UINT32_MAX;
         Format format = Format::raw;
         SubState state = SubState::free;
+        bool deflate = false;
     };
     struct LocalRoom {
         std::string name;
@@ -139,12 +154,13 @@ private:
     void on_deliver(FrameRef* frame, std::uint64_t handle) noexcept;
     Room* owned(std::string_view name) noexcept;
     void send_or_free(unsigned to, const Message& m) noexcept;
-    void send_unsubscribe(unsigned owner, Room* room, Format f) noexcept;
+    void send_unsubscribe(unsigned owner, Room* room, Format f, bool deflate) noexcept;
     void drop_sub(std::uint32_t index) noexcept;  // frees the Sub and maybe its LocalRoom
 
     Port& port_;
     HubSink& sink_;
     std::uint32_t history_;
+    FrameCompressor* compressor_ = nullptr;
     unsigned self_;
     unsigned reactors_;
     NameMap<std::unique_ptr<Room>> owned_;

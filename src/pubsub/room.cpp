@@ -87,18 +87,20 @@ ReplayPlan Room::plan_replay(std::optional<std::uint64_t> since, bool last) cons
     return p;
 }
 
-void Room::add_interest(unsigned reactor, Format f, std::uint64_t handle) noexcept {
+void Room::add_interest(unsigned reactor, Format f, std::uint64_t handle, bool deflate) noexcept {
     Interest& in = interest_[reactor];
     ++in.count[static_cast<int>(f)];
     in.handle = handle;
     ++total_[static_cast<int>(f)];
+    if (deflate) ++deflate_[static_cast<int>(f)];
 }
 
-void Room::remove_interest(unsigned reactor, Format f) noexcept {
+void Room::remove_interest(unsigned reactor, Format f, bool deflate) noexcept {
     Interest& in = interest_[reactor];
     if (in.count[static_cast<int>(f)] == 0) return;
     --in.count[static_cast<int>(f)];
     --total_[static_cast<int>(f)];
+    if (deflate && deflate_[static_cast<int>(f)]) --deflate_[static_cast<int>(f)];
 }
 
 }  // namespace roomcast::pubsub

@@ -113,8 +113,11 @@ public:
     // Per reactor: see "Resume protocol". interest(r) for r < reactors.
     Interest& interest(unsigned reactor) noexcept { return interest_[reactor]; }
     std::uint32_t subscribers(Format f) const noexcept { return total_[static_cast<int>(f)]; }
-    void add_interest(unsigned reactor, Format f, std::uint64_t handle) noexcept;
-    void remove_interest(unsigned reactor, Format f) noexcept;
+    // Of those, the ones (on any reactor) that take compressed frames: while there is one, each new
+    // frame of that format gets its compressed sibling (frame_ref.hpp) at publish.
+    std::uint32_t deflate_subscribers(Format f) const noexcept { return deflate_[static_cast<int>(f)]; }
+    void add_interest(unsigned reactor, Format f, std::uint64_t handle, bool deflate = false) noexcept;
+    void remove_interest(unsigned reactor, Format f, bool deflate = false) noexcept;
 
 private:
     struct Slot {
@@ -131,6 +134,7 @@ private:
     Slot latest_;             // used when capacity_ == 0 (the last value is kept regardless)
     std::vector<Interest> interest_;
     std::uint32_t total_[format_count] = {0, 0};
+    std::uint32_t deflate_[format_count] = {0, 0};
 };
 
 // ---- Local subscriber list (any reactor) -------------------------------------------------------------

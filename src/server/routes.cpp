@@ -158,7 +158,7 @@ bool Worker::route_rooms(Connection& c, const http::Request& req, std::size_t av
     rooms->can_subscribe = sub_tok == TokenCheck::ok;
     rooms->can_publish = pub_tok == TokenCheck::ok;
     if (is_sub) {
-        const pubsub::SubHandle h = hub_->subscribe(who_of(c), room, pubsub::Format::raw, since, false);
+        const pubsub::SubHandle h = hub_->subscribe(who_of(c), room, pubsub::Format::raw, since, false, takes_shared_deflate(c));
         if (!h.valid()) {
             fail_ws(c, 1011, "out of memory");
             return true;
@@ -298,7 +298,8 @@ void Worker::on_control(Connection& c, std::span<std::byte> text) noexcept {
             return control_error(c, "too_many_rooms", "subscriptions over --max-rooms-per-connection", req.id);
         std::optional<std::uint64_t> since;
         if (req.has_since) since = req.since;
-        const pubsub::SubHandle h = hub_->subscribe(who_of(c), req.room, pubsub::Format::envelope, since, req.last);
+        const pubsub::SubHandle h =
+            hub_->subscribe(who_of(c), req.room, pubsub::Format::envelope, since, req.last, takes_shared_deflate(c));
         if (!h.valid()) return control_error(c, "internal", "out of memory", req.id);
         if (!req.id.empty()) sub_ids_[sub_key(h)] = std::string(req.id);
         rooms.subs.push_back({std::string(req.room), h});
@@ -373,7 +374,16 @@ void Worker::on_subscribed(pubsub::SubscriberId who, pubsub::SubHandle h, std::s
         send_reply(c, pubsub::SubscribedReply{room, plan.end_seq, replay.size(), plan.gap, id});
         flush(c);  // the reply goes before the replayed frames
     }
+    const bool zshare = takes_shared_deflate(c);
     for (pubsub::FrameRef* f : replay) {
+        // A replayed message that was compressed at publish goes out compressed (the plain reference is
+        // given back); older ones go out plain.
+        if (zshare && f->deflated()) {
+            pubsub::FrameRef* z = f->deflated();
+            z->add_ref();
+            f->release(1);
+            f = z;
+        }
         LocalFrame* lf = frames_.wrap(f);
         if (!lf) {
             f->release(1);
@@ -385,8 +395,39 @@ void Worker::on_subscribed(pubsub::SubscriberId who, pubsub::SubHandle h, std::s
 }
 
 // Compress once for broadcast (RFC 7692 §7.1.1.1 server_no_context_takeover, which the server always
-// agrees to unless --deflate-context-takeover): one compressed frame per message per reactor, shared
-// by every subscriber here that negotiated deflate with a window at least as large.
+// agrees to unless --deflate-context-takeover). The owner reactor of a room compresses each message once
+// for the whole process (compress() below, called by the hub at publish while the room has a subscriber
+// that takes compressed frames) and attaches the result to the frame every reactor receives. A frame
+// without one (published before the first such subscriber, or a replay of an older message) is
+// compressed here instead, once per reactor. Either way the compressed frame is shared by every
+// subscriber here that negotiated deflate with a window at least as large.
+bool Worker::takes_shared_deflate(const Connection& c) const noexcept {
+    const ws::DeflateConfig& dc = dpool_->config();
+    return c.dfl && c.dfl->can_share(dc.window_bits, dc.min_size, dc);
+}
+
+pubsub::FrameRef* Worker::compress(const pubsub::FrameRef& frame) noexcept {
+    const ws::DeflateConfig& dc = dpool_->config();
+    if (frame.payload().size() < dc.min_size) return nullptr;
+    deflated_.clear();
+    if (!ws::compress_once(*dpool_, frame.payload(), dc.window_bits, deflated_)) return nullptr;
+    pubsub::FrameRef* z =
+        pubsub::FrameRef::make(frame.opcode(), deflated_.span(), 0x4, frame.seq(), frame.tag(), frame.format());
+    if (z) stats_.deflate_shared.fetch_add(1, std::memory_order_relaxed);
+    return z;
+}
+
+// The compressed form of `frame` for this reactor's subscribers: the owner's sibling (one more
+// reference, taken once per reactor) or, failing that, one compressed here. nullptr: send it plain.
+LocalFrame* Worker::shared_deflated(pubsub::FrameRef* frame) noexcept {
+    pubsub::FrameRef* z = frame->deflated();
+    if (z) z->add_ref();
+    else if (!(z = compress(*frame))) return nullptr;
+    LocalFrame* zf = frames_.wrap(z);
+    if (!zf) z->release(1);
+    return zf;
+}
+
 void Worker::on_deliver(pubsub::FrameRef* frame, std::span<const pubsub::SubscriberId> subs) noexcept {
     LocalFrame* lf = frames_.wrap(frame);
     if (!lf) {
@@ -402,13 +443,7 @@ void Worker::on_deliver(pubsub::FrameRef* frame, std::span<const pubsub::Subscri
         if (c->dfl && c->dfl->can_share(dc.window_bits, frame->payload().size(), dc)) {
             if (!tried) {
                 tried = true;
-                deflated_.clear();
-                if (ws::compress_once(*dpool_, frame->payload(), dc.window_bits, deflated_)) {
-                    pubsub::FrameRef* z = pubsub::FrameRef::make(frame->opcode(), deflated_.span(), 0x4, frame->seq(),
-                                                                 frame->tag(), frame->format());
-                    if (z && !(zf = frames_.wrap(z))) z->release(1);
-                    if (zf) stats_.deflate_shared.fetch_add(1, std::memory_order_relaxed);
-                }
+                zf = shared_deflated(frame);
             }
             if (zf) {
                 deliver(*c, zf);
@@ -529,7 +564,7 @@ std::string Worker::metrics_text() {
                   "roomcast_protocol_errors_total %llu\n"
                   "# HELP roomcast_http_errors_total Requests answered with an error status.\n# TYPE roomcast_http_errors_total counter\n"
                   "roomcast_http_errors_total %llu\n"
-                  "# HELP roomcast_deflate_shared_frames_total Compressed room frames built (once per message per reactor).\n"
+                  "# HELP roomcast_deflate_shared_frames_total Compressed room frames built (once per message and format at the room's owner; replays of older messages once per reactor).\n"
                   "# TYPE roomcast_deflate_shared_frames_total counter\n"
                   "roomcast_deflate_shared_frames_total %llu\n",
                   static_cast<unsigned long long>(ws), static_cast<unsigned long long>(sockets),
@@ -537,7 +572,16 @@ std::string Worker::metrics_text() {
                   static_cast<unsigned long long>(del), static_cast<unsigned long long>(drop),
                   static_cast<unsigned long long>(slow), static_cast<unsigned long long>(perr),
                   static_cast<unsigned long long>(herr), static_cast<unsigned long long>(z));
-    return buf;
+    std::string out = buf;
+    // Shard balance: SO_REUSEPORT spreads connections over the reactors by address hash.
+    out += "# HELP roomcast_reactor_websockets Open WebSocket connections per reactor.\n"
+           "# TYPE roomcast_reactor_websockets gauge\n";
+    for (std::size_t i = 0; i < shared_.workers.size(); ++i) {
+        const int n = std::snprintf(buf, sizeof buf, "roomcast_reactor_websockets{reactor=\"%zu\"} %llu\n", i,
+                                    static_cast<unsigned long long>(shared_.workers[i]->websocket_count()));
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+    return out;
 }
 
 }  // namespace roomcast::server

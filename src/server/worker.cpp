@@ -100,6 +100,7 @@ Worker::Worker(unsigned id, Shared& shared, const int (&listen_fds)[2], const bo
     dc.min_size = cfg_.deflate_min_size;
     dc.context_takeover = cfg_.deflate_context_takeover;
     dpool_ = std::make_unique<ws::DeflatePool>(dc);
+    if (hub_) hub_->set_compressor(static_cast<pubsub::FrameCompressor*>(this));
 }
 
 // A complete data message: inflated first if it was compressed (RFC 7692 §6.2), then echoed or handed

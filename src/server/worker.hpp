@@ -55,7 +55,7 @@ struct WorkerStats {
     std::atomic<std::uint64_t> deflate_shared{0};     // compressed room frames built (once per message per reactor)
 };
 
-class Worker final : private pubsub::HubSink {
+class Worker final : private pubsub::HubSink, private pubsub::FrameCompressor {
 public:
     // Read buffer: shared by all connections of this reactor. Parsers may not read before data() or
     // past data() + size(); the padding is there so a SIMD over-read stays inside our own memory.
@@ -138,6 +138,10 @@ private:
                        const pubsub::ReplayPlan& plan, std::span<pubsub::FrameRef* const> replay) noexcept override;
     void on_deliver(pubsub::FrameRef* frame, std::span<const pubsub::SubscriberId> subs) noexcept override;
     void on_published(pubsub::PublisherId who, std::uint64_t seq) noexcept override;
+    // FrameCompressor (owner side: the compressed sibling of a room frame, once per process)
+    pubsub::FrameRef* compress(const pubsub::FrameRef& frame) noexcept override;
+    bool takes_shared_deflate(const Connection& c) const noexcept;
+    LocalFrame* shared_deflated(pubsub::FrameRef* frame) noexcept;
     void begin_stop() noexcept;
 
     // Output

@@ -47,3 +47,46 @@ def test_deflate_subscribers_share_one_compressed_frame_per_message():
             for ws in zsubs + psubs + [raw, pub]:
                 await ws.close()
         asyncio.run(run())
+
+
+def _reactor_websockets(srv):
+    status, _, body = srv.http_get("/metrics")
+    assert status == 200
+    return [int(n) for _, n in sorted(re.findall(rb'^roomcast_reactor_websockets\{reactor="(\d+)"\} (\d+)$', body, re.M))]
+
+
+def test_deflate_room_message_is_compressed_once_per_process_across_reactors():
+    """Two reactors, compressing subscribers on both (placement read from the per-reactor gauge as each
+    connects): the room's owner compresses each message once and both reactors send that frame."""
+    with RoomcastServer(["--threads", "2"]) as srv:
+        n_msgs = 20
+        async def run():
+            url = f"ws://127.0.0.1:{srv.port}"
+            zsubs, placed = [], [0, 0]
+            for _ in range(64):  # SO_REUSEPORT hashes addresses: keep connecting until both reactors have 2
+                before = _reactor_websockets(srv)
+                ws = await websockets.connect(url + "/ws")
+                assert ws.extensions
+                after = _reactor_websockets(srv)
+                placed[[a - b for a, b in zip(after, before)].index(1)] += 1
+                zsubs.append(ws)
+                if min(placed) >= 2:
+                    break
+            assert min(placed) >= 2, placed
+            plain = await websockets.connect(url + "/ws", compression=None)
+            for ws in zsubs + [plain]:
+                await ws.send(json.dumps({"op": "sub", "room": "zall"}))
+                assert json.loads(await ws.recv())["op"] == "subscribed"
+            before = _metric(srv, "roomcast_deflate_shared_frames_total")
+            pub = await websockets.connect(url + "/publish/zall")
+            docs = [{"i": i, "text": "compressible " * 30} for i in range(n_msgs)]
+            for d in docs:
+                await pub.send(json.dumps(d))
+            for ws in zsubs + [plain]:
+                got = [json.loads(await asyncio.wait_for(ws.recv(), 10)) for _ in range(n_msgs)]
+                assert [g["data"] for g in got] == docs
+            built = _metric(srv, "roomcast_deflate_shared_frames_total") - before
+            assert built == n_msgs, f"{built} compressions for {n_msgs} messages on {placed} subscribers per reactor"
+            for ws in zsubs + [plain, pub]:
+                await ws.close()
+        asyncio.run(run())

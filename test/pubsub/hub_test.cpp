@@ -37,6 +37,7 @@ struct Record {
     ReplayPlan plan;
     std::vector<std::uint64_t> seqs;  // replay then live, in arrival order
     std::vector<std::string> payloads;
+    std::vector<std::string> zpayloads;  // the compressed sibling's payload per message ("" if none)
 };
 
 struct RecordingSink : HubSink {
@@ -53,6 +54,7 @@ struct RecordingSink : HubSink {
         for (FrameRef* f : replay) {
             r.seqs.push_back(f->seq());
             r.payloads.push_back(text(f->payload()));
+            r.zpayloads.push_back(f->deflated() ? text(f->deflated()->payload()) : "");
             f->release();
         }
     }
@@ -63,6 +65,7 @@ struct RecordingSink : HubSink {
             if (!r.subscribed) problems += "delivery before subscribed;";
             r.seqs.push_back(frame->seq());
             r.payloads.push_back(text(frame->payload()));
+            r.zpayloads.push_back(frame->deflated() ? text(frame->deflated()->payload()) : "");
         }
         frame->release();  // one reference per reactor, whatever the number of subscribers
     }
@@ -249,6 +252,91 @@ TEST(Hub, UnsubscribeWhilePendingIsNeverAnswered) {
     EXPECT_FALSE(c.sink(1).subs[1].subscribed);
     EXPECT_EQ(c.hub(0).owned_room(room)->subscribers(Format::raw), 0u);
     EXPECT_EQ(c.hub(1).local_rooms(), 0u);
+}
+
+// Stands in for the server's deflater: "z:" + payload, RSV1, same seq/tag/format; counts its calls.
+struct CountingCompressor : FrameCompressor {
+    int calls = 0;
+    std::size_t min_size = 0;
+    FrameRef* compress(const FrameRef& f) noexcept override {
+        ++calls;
+        if (f.payload().size() < min_size) return nullptr;
+        const std::string z = "z:" + text(f.payload());
+        return FrameRef::make(f.opcode(), bytes(z), 0x4, f.seq(), f.tag(), f.format());
+    }
+};
+
+TEST(Hub, OwnerCompressesOncePerMessageForEveryReactor) {
+    Cluster c(3, 16);
+    CountingCompressor comp;
+    for (unsigned r = 0; r < 3; ++r) c.hub(r).set_compressor(&comp);
+    const std::string room = room_owned_by(0, 3);
+    const SubHandle z0 = c.hub(0).subscribe(1, room, Format::raw, std::nullopt, false, true);
+    const SubHandle z1 = c.hub(1).subscribe(2, room, Format::raw, std::nullopt, false, true);
+    const SubHandle z2 = c.hub(2).subscribe(3, room, Format::raw, std::nullopt, false, true);
+    c.hub(1).subscribe(4, room, Format::raw, std::nullopt, false);       // plain, same format
+    c.hub(2).subscribe(5, room, Format::envelope, std::nullopt, false);  // plain, other format
+    c.settle();
+    EXPECT_EQ(c.hub(0).owned_room(room)->deflate_subscribers(Format::raw), 3u);
+    EXPECT_EQ(c.hub(0).owned_room(room)->deflate_subscribers(Format::envelope), 0u);
+    publish(c.hub(2), room, 5);
+    c.settle();
+    EXPECT_EQ(comp.calls, 5);  // once per message for three reactors, none for the envelope
+    const std::vector<std::string> want = {"z:m0", "z:m1", "z:m2", "z:m3", "z:m4"};
+    EXPECT_EQ(c.sink(0).subs[1].zpayloads, want);
+    EXPECT_EQ(c.sink(1).subs[2].zpayloads, want);
+    EXPECT_EQ(c.sink(1).subs[4].zpayloads, want);  // same frame: the reactor picks per subscriber
+    EXPECT_EQ(c.sink(2).subs[3].zpayloads, want);
+    EXPECT_EQ(c.sink(2).subs[5].zpayloads, std::vector<std::string>(5, ""));
+    // A resuming subscriber gets the held frames with their siblings.
+    c.hub(1).subscribe(6, room, Format::raw, 2, false, true);
+    c.settle();
+    EXPECT_EQ(c.sink(1).subs[6].seqs, range(3, 5));
+    EXPECT_EQ(c.sink(1).subs[6].zpayloads, (std::vector<std::string>{"z:m2", "z:m3", "z:m4"}));
+    // Once no subscriber takes compressed frames, nothing more is compressed.
+    c.hub(0).unsubscribe(z0);
+    c.hub(1).unsubscribe(z1);
+    c.hub(2).unsubscribe(z2);
+    c.hub(1).unsubscribe(SubHandle{});  // invalid: ignored
+    c.settle();
+    EXPECT_EQ(c.hub(0).owned_room(room)->deflate_subscribers(Format::raw), 1u);  // subscriber 6
+    c.hub(1).subscribe(7, room, Format::raw, std::nullopt, false, true);
+    const SubHandle pending = c.hub(2).subscribe(8, room, Format::raw, std::nullopt, false, true);
+    c.hub(2).unsubscribe(pending);  // cancelled in flight: its interest is given back too
+    c.settle();
+    EXPECT_EQ(c.hub(0).owned_room(room)->deflate_subscribers(Format::raw), 2u);
+    EXPECT_EQ(c.hub(0).owned_room(room)->subscribers(Format::raw), 3u);  // 4, 6, 7
+    publish(c.hub(0), room, 1, "n");
+    c.settle();
+    EXPECT_EQ(comp.calls, 6);
+    EXPECT_EQ(c.sink(1).subs[7].zpayloads, std::vector<std::string>{"z:n0"});
+}
+
+TEST(Hub, NoCompressionWithoutADeflateSubscriberOrBelowTheThreshold) {
+    Cluster c(2, 16);
+    CountingCompressor comp;
+    comp.min_size = 3;
+    for (unsigned r = 0; r < 2; ++r) c.hub(r).set_compressor(&comp);
+    const std::string room = room_owned_by(1, 2);
+    c.hub(0).subscribe(1, room, Format::envelope, std::nullopt, false);
+    c.settle();
+    publish(c.hub(0), room, 2);
+    c.settle();
+    EXPECT_EQ(comp.calls, 0);
+    c.hub(0).subscribe(2, room, Format::envelope, std::nullopt, false, true);
+    c.hub(0).subscribe(3, room, Format::raw, std::nullopt, false, true);
+    c.settle();
+    // "x" raw is below the compressor's threshold (no sibling); its envelope is long enough.
+    ASSERT_TRUE(c.hub(0).publish(room, ws::Opcode::text, bytes("x"), std::nullopt));
+    ASSERT_TRUE(c.hub(0).publish(room, ws::Opcode::text, bytes("y"), std::nullopt));
+    c.settle();
+    EXPECT_EQ(comp.calls, 4);
+    EXPECT_EQ(c.sink(0).subs[3].payloads, (std::vector<std::string>{"x", "y"}));
+    EXPECT_EQ(c.sink(0).subs[3].zpayloads, std::vector<std::string>(2, ""));
+    ASSERT_EQ(c.sink(0).subs[2].zpayloads.size(), 2u);
+    EXPECT_EQ(c.sink(0).subs[2].zpayloads[0], "z:" + c.sink(0).subs[2].payloads[0]);
+    const std::vector<std::string> none(2, "");
+    EXPECT_EQ(std::vector<std::string>(c.sink(0).subs[1].zpayloads.begin(), c.sink(0).subs[1].zpayloads.begin() + 2), none);
 }
 
 TEST(Hub, DeliveriesInFlightForAnEndedRoomAreDroppedAndFreed) {

@@ -38,7 +38,7 @@ WERROR := $(if $(CI),-Werror,)
 CXXFLAGS := -std=c++20 $(OPT) -g -Wall -Wextra -Wshadow -Wnon-virtual-dtor -Wimplicit-fallthrough \
             $(WERROR) $(SANFLAGS) -Iinclude -Isrc -MMD -MP -pthread
 LDFLAGS := $(SANFLAGS) -pthread
-LIBS := -lssl -lcrypto -lz
+LIBS := -lssl -lcrypto -lz -luring
 
 LIB_SRCS := $(filter-out src/main.cpp,$(wildcard src/*/*.cpp))
 LIB_OBJS := $(LIB_SRCS:%.cpp=$(BUILD)/%.o)

@@ -5,10 +5,10 @@ set -euo pipefail
 [ "${ROOMCAST_SETUP_SKIP:-0}" = 1 ] && exit 0
 cd "$(dirname "$0")/.."
 
-# Build: compiler, OpenSSL, zlib, GoogleTest, Google Benchmark, clang (fuzzing).
+# Build: compiler, OpenSSL, zlib, liburing, GoogleTest, Google Benchmark, clang (fuzzing).
 # Tests: pytest and websockets (Python peers), Node.js + npm (the `ws` peer), Chromium (browser peer).
 # Bench: Boost (Beast peer), gnuplot (plots), perf.
-packages=(g++ make pkg-config libssl-dev zlib1g-dev libgtest-dev libbenchmark-dev clang libclang-rt-14-dev
+packages=(g++ make pkg-config libssl-dev zlib1g-dev liburing-dev libgtest-dev libbenchmark-dev clang libclang-rt-14-dev
           python3 python3-pytest python3-websockets chromium libboost-dev gnuplot-nox
           openssl curl procps iproute2)
 # Node.js: machines may already have it (with npm) from another source; Debian's npm would conflict.

@@ -25,6 +25,7 @@ struct Config {
     std::vector<std::string> subprotocols;            // --subprotocols a,b
     LogLevel log_level = LogLevel::info;              // --log-level error|warn|info|debug
     std::string simd = "auto";                        // --simd auto|scalar|sse2|avx2|avx512
+    bool io_uring = true;                             // --io-uring on|off (batched sends)
     std::size_t max_connections_per_ip = 0;           // --max-connections-per-ip (pending + open; 0 = no cap)
     std::vector<std::string> allowed_origins;         // --allowed-origins (empty = any Origin)
     std::uint32_t max_messages_per_second = 0;

@@ -83,6 +83,7 @@ struct Connection {
     bool dirty = false;               // room frames queued this turn: flushed at the end of the turn
     bool conflating = false;          // --slow-consumer conflate: behind; one pending frame per room
     bool tls_wants_write = false;     // TLS handshake/renegotiation data waits for EPOLLOUT
+    bool send_pending = false;        // a send of ours is in the reactor's io_uring batch
 };
 
 }  // namespace roomcast::server

@@ -228,6 +228,14 @@ const std::vector<Flag>& flags() {
              else return false;
              return true;
          }},
+        {"--io-uring", "on|off", "on",
+         "send a reactor turn's writes (replies, room deliveries) with one io_uring system call instead of one "
+         "send() per socket; off, or a kernel without io_uring, uses send()",
+         [](std::string_view v, Config& c) {
+             if (v != "on" && v != "off") return false;
+             c.io_uring = v == "on";
+             return true;
+         }},
         {"--simd", "KERNEL", "auto", "force a SIMD kernel: auto, scalar, sse2, avx2 or avx512 (for tests and bug reports)",
          [](std::string_view v, Config& c) {
              if (v != "auto" && v != "scalar" && v != "sse2" && v != "avx2" && v != "avx512") return false;

@@ -511,7 +511,7 @@ void Worker::deliver(Connection& c, LocalFrame* lf) noexcept {
 void Worker::flush_dirty() noexcept {
     for (Connection* c : dirty_) {
         c->dirty = false;
-        if (!c->dead) flush_queue(*c);
+        if (!c->dead && !queue_batched(*c)) flush_queue(*c);
     }
     dirty_.clear();
 }
@@ -573,6 +573,18 @@ std::string Worker::metrics_text() {
                   static_cast<unsigned long long>(slow), static_cast<unsigned long long>(perr),
                   static_cast<unsigned long long>(herr), static_cast<unsigned long long>(z));
     std::string out = buf;
+    std::uint64_t batches = 0, ops = 0;
+    for (const Worker* w : shared_.workers) {
+        batches += w->stats().io_batches.load(std::memory_order_relaxed);
+        ops += w->stats().io_batched_ops.load(std::memory_order_relaxed);
+    }
+    const int k = std::snprintf(buf, sizeof buf,
+                                "# HELP roomcast_io_batches_total io_uring system calls that carried batched reads and sends (--io-uring).\n"
+                                "# TYPE roomcast_io_batches_total counter\nroomcast_io_batches_total %llu\n"
+                                "# HELP roomcast_io_batched_ops_total Reads and sends carried by those calls.\n"
+                                "# TYPE roomcast_io_batched_ops_total counter\nroomcast_io_batched_ops_total %llu\n",
+                                static_cast<unsigned long long>(batches), static_cast<unsigned long long>(ops));
+    out.append(buf, static_cast<std::size_t>(k));
     // Shard balance: SO_REUSEPORT spreads connections over the reactors by address hash.
     out += "# HELP roomcast_reactor_websockets Open WebSocket connections per reactor.\n"
            "# TYPE roomcast_reactor_websockets gauge\n";

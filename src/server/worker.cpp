@@ -83,6 +83,20 @@ Worker::Worker(unsigned id, Shared& shared, const int (&listen_fds)[2], const bo
     read_mem_ = std::make_unique<std::byte[]>(read_buffer_bytes + 2 * read_padding_bytes);
     rbuf_ = read_mem_.get() + read_padding_bytes;
     scratch_ = std::make_unique<std::byte[]>(scratch_bytes);
+    if (cfg_.io_uring) {
+        static std::atomic<bool> logged{false};
+        int err = 0;
+        if (ring_.init(batch_entries + read_group, &err)) {
+            batching_ = true;
+            reads_.reserve(read_group);
+            read_arena_ = std::make_unique<std::byte[]>(read_padding_bytes + read_group * (read_slice_bytes + read_padding_bytes));
+            batch_.reserve(batch_entries);
+            biov_ = std::make_unique<iovec[]>(batch_iov);
+            bmh_ = std::make_unique<msghdr[]>(batch_entries);
+        } else if (!logged.exchange(true)) {
+            ROOMCAST_LOG(info, "io_uring unavailable (%s): one send() per write\n", std::strerror(err));
+        }
+    }
     pool_.reserve_slots();
     closed_.reserve(1024);
     net::sys::epoll_set(epfd_.get(), EPOLL_CTL_ADD, wake_fd_.get(), EPOLLIN, epoll_key(wake_slot, 0));
@@ -214,15 +228,19 @@ void Worker::run() noexcept {
                 Connection& c = slot(s);
                 if (c.generation != static_cast<std::uint32_t>(key >> 32) || c.state == ConnState::free || c.dead)
                     continue;  // a stale event for a slot closed earlier this turn
-                on_event(c, events_[i].events);
+                if (batching_ && !c.tls) on_event_batched(c, events_[i].events);
+                else on_event(c, events_[i].events);
             }
         }
+        run_reads();
+        submit_batch();  // the replies of this turn's reads: one system call
         if (port_) {
             port_->drain([this](unsigned from, const pubsub::Message& m) { hub_->handle(from, m); });
             for (pubsub::SubHandle h : deferred_unsubs_) hub_->unsubscribe(h);
             deferred_unsubs_.clear();
         }
         flush_dirty();
+        submit_batch();  // room deliveries of this turn
         wheel_.advance(now_ms_, [this](net::TimerNode& node) {
             Connection& c = *reinterpret_cast<Connection*>(&node);
             if (!c.dead) on_timer(c);
@@ -418,24 +436,68 @@ void Worker::on_readable(Connection& c) noexcept {
     }
     for (int round = 0; round < 4 && !c.dead && !c.read_paused; ++round) {
         const ssize_t r = net::sys::recv_some(c.fd, rbuf_, read_buffer_bytes);
-        if (r > 0) {
-            c.last_rx_ms = now_ms_;
-            handle_bytes(c, rbuf_, static_cast<std::size_t>(r));
-            if (!c.dead) flush(c);
-            if (static_cast<std::size_t>(r) < read_buffer_bytes) return;  // drained (level-triggered)
-            continue;
-        }
-        if (r == -EAGAIN || r == -EWOULDBLOCK) return;
-        if (r == 0 && c.outq && !c.outq->empty() && c.state == ConnState::lingering) {
-            // The peer half-closed; our close reply is still queued: finish sending it first.
-            c.peer_eof = true;
-            c.read_paused = true;
-            update_events(c);
-            return;
-        }
-        close_now(c);  // EOF (abnormal closure if no close handshake happened) or a socket error
+        if (!took_read(c, rbuf_, read_buffer_bytes, r)) return;
+    }
+}
+
+// One read's result (bytes at p, or -errno, or 0 = EOF). True if the read filled `cap`: more may wait.
+bool Worker::took_read(Connection& c, std::byte* p, std::size_t cap, ssize_t r) noexcept {
+    if (r > 0) {
+        c.last_rx_ms = now_ms_;
+        handle_bytes(c, p, static_cast<std::size_t>(r));
+        if (!c.dead) flush_batched(c);
+        return static_cast<std::size_t>(r) == cap;  // otherwise drained (level-triggered)
+    }
+    if (r == -EAGAIN || r == -EWOULDBLOCK) return false;
+    if (r == 0 && c.outq && !c.outq->empty() && c.state == ConnState::lingering) {
+        // The peer half-closed; our close reply is still queued: finish sending it first.
+        c.peer_eof = true;
+        c.read_paused = true;
+        update_events(c);
+        return false;
+    }
+    close_now(c);  // EOF (abnormal closure if no close handshake happened) or a socket error
+    return false;
+}
+
+// An event for a plain connection while batching: the write side now, the read joins the turn's read
+// group (one io_uring_enter for the whole group, see run_reads()).
+void Worker::on_event_batched(Connection& c, std::uint32_t events) noexcept {
+    if (events & EPOLLOUT) on_writable(c);
+    if (c.dead || !(events & (EPOLLIN | EPOLLHUP | EPOLLERR)) || c.read_paused) return;
+    reads_.push_back({&c, c.generation, 0});
+    if (reads_.size() == read_group) run_reads();
+}
+
+std::byte* Worker::read_slice(std::size_t i) noexcept {
+    return read_arena_.get() + read_padding_bytes + i * (read_slice_bytes + read_padding_bytes);
+}
+
+// Reads every connection of the group into its own slice with one system call (together with any
+// batched sends), then handles them in order. Connections closed since they joined are not read.
+void Worker::run_reads() noexcept {
+    if (reads_.empty()) return;
+    if (ring_.prepared() + reads_.size() > ring_.capacity()) submit_batch();
+    if (!ring_.ok()) {  // retired in between: read the plain way
+        for (PendingRead& pr : reads_)
+            if (!pr.c->dead && pr.c->generation == pr.generation && !pr.c->read_paused) on_readable(*pr.c);
+        reads_.clear();
         return;
     }
+    for (std::size_t i = 0; i < reads_.size(); ++i) {
+        PendingRead& pr = reads_[i];
+        pr.res = -EIO;
+        if (pr.c->dead || pr.c->generation != pr.generation) continue;
+        ring_.recv(pr.c->fd, read_slice(i), read_slice_bytes, read_tag | i);
+    }
+    run_ring();
+    for (std::size_t i = 0; i < reads_.size(); ++i) {
+        PendingRead& pr = reads_[i];
+        Connection& c = *pr.c;
+        if (c.dead || c.generation != pr.generation) continue;
+        if (took_read(c, read_slice(i), read_slice_bytes, pr.res) && !c.dead) on_readable(c);  // more waiting
+    }
+    reads_.clear();
 }
 
 void Worker::on_writable(Connection& c) noexcept { flush_queue(c); }
@@ -818,8 +880,12 @@ void Worker::drop_queue(Connection& c) noexcept {
 void Worker::flush(Connection& c) noexcept {
     if (iov_count_ == 0) {
         out_owner_ = nullptr;
+        submit_batch();  // frees the staging area for whoever asked (out_copy/out_frame making room)
         return;
     }
+    // Batched sends may point into the staging area this resets, and one of them may be c's: they go
+    // first (the staged bytes of c stay where they are until then).
+    if (!batch_.empty()) submit_batch();
     const int count = iov_count_;
     const std::size_t total = out_bytes_;
     iov_count_ = 0;
@@ -827,10 +893,18 @@ void Worker::flush(Connection& c) noexcept {
     out_bytes_ = 0;
     out_owner_ = nullptr;
     if (c.dead) return;
-    std::size_t sent = 0;
     const bool queued = c.outq && !c.outq->empty();
+    ssize_t r = 0;
+    if (!queued) r = send_out(c, iov_, count);
+    after_send(c, iov_, count, total, r, queued);
+}
+
+// What follows a write of staged bytes (r: the send's result; `queued`: there was an older backlog, so
+// nothing was sent and everything joins it).
+void Worker::after_send(Connection& c, const iovec* iov, int count, std::size_t total, ssize_t r, bool queued) noexcept {
+    if (c.dead) return;
+    std::size_t sent = 0;
     if (!queued) {
-        const ssize_t r = send_out(c, iov_, count);
         if (r < 0 && r != -EAGAIN && r != -EWOULDBLOCK) {
             close_now(c);  // EPIPE / ECONNRESET: the peer is gone
             return;
@@ -852,12 +926,12 @@ void Worker::flush(Connection& c) noexcept {
     }
     std::size_t skip = sent;
     for (int i = 0; i < count; ++i) {
-        const std::size_t len = iov_[i].iov_len;
+        const std::size_t len = iov[i].iov_len;
         if (skip >= len) {
             skip -= len;
             continue;
         }
-        if (!q->append_bytes(static_cast<const std::byte*>(iov_[i].iov_base) + skip, len - skip, pool_)) {
+        if (!q->append_bytes(static_cast<const std::byte*>(iov[i].iov_base) + skip, len - skip, pool_)) {
             close_now(c);
             return;
         }
@@ -868,18 +942,114 @@ void Worker::flush(Connection& c) noexcept {
     else update_events(c);
 }
 
+// ---- batched sends (io_uring, net/uring.hpp) ----
+// The end of a read's handling: c's staged reply joins the turn's batch instead of being sent now, when
+// it can (plain socket, no backlog, all of it in the staging area, not already in the batch). The batch
+// runs with one system call at the end of the event loop, or earlier when anything needs the order.
+void Worker::flush_batched(Connection& c) noexcept {
+    if (iov_count_ == 0) {
+        out_owner_ = nullptr;
+        return;
+    }
+    const bool in_scratch = iov_count_ == 1 && iov_[0].iov_base >= static_cast<void*>(scratch_.get()) &&
+                            iov_[0].iov_base < static_cast<void*>(scratch_.get() + scratch_bytes);
+    if (!batching_ || !ring_.ok() || c.tls || c.dead || c.send_pending || (c.outq && !c.outq->empty()) ||
+        !in_scratch || batch_.size() == batch_entries || scratch_bytes - scratch_used_ < batch_scratch_reserve) {
+        flush(c);
+        return;
+    }
+    BatchedSend b;
+    b.c = &c;
+    b.data = static_cast<const std::byte*>(iov_[0].iov_base);
+    b.len = out_bytes_;
+    b.mh = nullptr;
+    ring_.send(c.fd, b.data, b.len, batch_.size());
+    batch_.push_back(b);
+    c.send_pending = true;
+    iov_count_ = 0;  // the bytes stay in the staging area (scratch_used_ unchanged) until the batch ran
+    out_bytes_ = 0;
+    out_owner_ = nullptr;
+}
+
+// A room subscriber's backlog joins the batch (one sendmsg of up to max_iov iovecs). False: not
+// batchable now, use flush_queue().
+bool Worker::queue_batched(Connection& c) noexcept {
+    if (!batching_ || !ring_.ok() || c.tls || c.dead || c.send_pending || !c.outq || c.outq->empty()) return false;
+    if (batch_.size() == batch_entries || biov_used_ + max_iov > batch_iov) submit_batch();
+    if (!batching_) return false;
+    iovec* iov = biov_.get() + biov_used_;
+    const int n = c.outq->gather(iov, max_iov);
+    biov_used_ += static_cast<std::size_t>(n);
+    BatchedSend b;
+    b.c = &c;
+    b.mh = &bmh_[batch_.size()];
+    *b.mh = msghdr{};
+    b.mh->msg_iov = iov;
+    b.mh->msg_iovlen = static_cast<std::size_t>(n);
+    ring_.sendmsg(c.fd, b.mh, batch_.size());
+    batch_.push_back(b);
+    c.send_pending = true;
+    return true;
+}
+
+// Runs the batch and finishes every send in it, in the order they were queued.
+void Worker::submit_batch() noexcept {
+    if (batch_.empty()) return;
+    run_ring();
+}
+
+// One io_uring_enter for everything prepared (batched sends, and the read group when run_reads() called),
+// then the sends are finished; run_reads() handles the reads itself. A connection with a send in the
+// batch is never closed before it ran (close_now() runs the batch first), so no send can reach a
+// descriptor number that another reactor's accept() has since reused.
+void Worker::run_ring() noexcept {
+    for (BatchedSend& b : batch_) b.res = -EIO;  // not reported: treated as a failed send (closed)
+    stats_.io_batches.fetch_add(1, std::memory_order_relaxed);
+    stats_.io_batched_ops.fetch_add(ring_.prepared(), std::memory_order_relaxed);
+    ring_.run([this](std::uint64_t tag, int res) {
+        if (tag & read_tag) reads_[tag & ~read_tag].res = res;
+        else batch_[tag].res = res;
+    });
+    if (!ring_.ok()) ROOMCAST_LOG(warn, "io_uring failed; this reactor goes back to one syscall per read and write\n");
+    batching_ = false;  // what the completions trigger is written directly
+    for (BatchedSend& b : batch_) {
+        Connection& c = *b.c;
+        c.send_pending = false;
+        if (c.dead) continue;
+        if (b.mh) {
+            after_queue_write(c, b.res);
+        } else {
+            const iovec iov{const_cast<std::byte*>(b.data), b.len};
+            after_send(c, &iov, 1, b.len, b.res, false);
+        }
+    }
+    batch_.clear();
+    biov_used_ = 0;
+    if (iov_count_ == 0) scratch_used_ = 0;
+    batching_ = ring_.ok();
+}
+
 // Writes the queue (shared room frames and owned bytes) with one sendmsg per call.
 void Worker::flush_queue(Connection& c) noexcept {
     if (c.dead) return;
+    if (c.send_pending) submit_batch();  // c's batched bytes come before its backlog
+    if (c.dead) return;
+    ssize_t r = 0;
     if (c.outq && !c.outq->empty()) {
         const int n = c.outq->gather(iov_, max_iov);
-        const ssize_t r = send_out(c, iov_, n);
-        if (r < 0 && r != -EAGAIN && r != -EWOULDBLOCK) {
-            close_now(c);
-            return;
-        }
-        if (r > 0) c.outq->consume(static_cast<std::size_t>(r), pool_, frames_);
+        r = send_out(c, iov_, n);
     }
+    after_queue_write(c, r);
+}
+
+// What follows a write from the backlog (r: the send's result, 0 if nothing was written).
+void Worker::after_queue_write(Connection& c, ssize_t r) noexcept {
+    if (c.dead) return;
+    if (r < 0 && r != -EAGAIN && r != -EWOULDBLOCK) {
+        close_now(c);
+        return;
+    }
+    if (r > 0 && c.outq) c.outq->consume(static_cast<std::size_t>(r), pool_, frames_);
     if (c.outq && c.outq->empty()) {
         drop_queue(c);  // idle connections hold no buffers
         c.conflating = false;  // caught up
@@ -968,6 +1138,11 @@ void Worker::linger(Connection& c) noexcept {
 
 void Worker::close_now(Connection& c) noexcept {
     if (c.dead || c.state == ConnState::free) return;
+    // A send of c prepared in the batch names its descriptor number: it runs before the close, or
+    // another thread's accept() could reuse the number and receive it. (Inside submit_batch() the
+    // sends have already run: batching_ is false there.)
+    if (c.send_pending && batching_) submit_batch();
+    if (c.dead) return;
     if (out_owner_ == &c) {  // drop anything staged for it
         iov_count_ = 0;
         scratch_used_ = 0;

@@ -15,6 +15,7 @@
 
 #include "net/sys.hpp"
 #include "net/timer_wheel.hpp"
+#include "net/uring.hpp"
 #include "roomcast/config.hpp"
 #include "server/connection.hpp"
 #include "server/ip_limiter.hpp"
@@ -52,7 +53,9 @@ struct WorkerStats {
     std::atomic<std::uint64_t> slow_disconnects{0};   // --slow-consumer disconnect closes
     std::atomic<std::uint64_t> protocol_errors{0};    // connections failed with 1002/1007/1009/1008
     std::atomic<std::uint64_t> http_errors{0};        // 4xx/5xx answers
-    std::atomic<std::uint64_t> deflate_shared{0};     // compressed room frames built (once per message per reactor)
+    std::atomic<std::uint64_t> deflate_shared{0};     // compressed room frames built (see routes.cpp)
+    std::atomic<std::uint64_t> io_batches{0};         // io_uring_enter calls for batched I/O
+    std::atomic<std::uint64_t> io_batched_ops{0};     // sends and reads they carried
 };
 
 class Worker final : private pubsub::HubSink, private pubsub::FrameCompressor {
@@ -62,7 +65,17 @@ public:
     static constexpr std::size_t read_buffer_bytes = 256 * 1024;
     static constexpr std::size_t read_padding_bytes = 64;
     // Output staging for one connection's writes while handling one read ("cork").
-    static constexpr std::size_t scratch_bytes = 128 * 1024;
+    static constexpr std::size_t scratch_bytes = 512 * 1024;
+    // Batched sends (net/uring.hpp): operations per io_uring_enter, iovecs for backlog writes, and the
+    // staging space a reply may need before the batch must run.
+    static constexpr unsigned batch_entries = 256;
+    static constexpr std::size_t batch_iov = 16384;
+    static constexpr std::size_t batch_scratch_reserve = 64 * 1024;
+    // Batched reads: connections per group, and each one's slice of the group's read arena (a read that
+    // fills its slice continues with the big buffer at once).
+    static constexpr std::size_t read_group = 32;
+    static constexpr std::size_t read_slice_bytes = 64 * 1024;
+    static constexpr std::uint64_t read_tag = 1ull << 63;
     static constexpr int max_iov = 256;
     // Payloads at least this big are sent from where they lie (iovec) instead of being copied.
     static constexpr std::size_t copy_threshold_bytes = 4096;
@@ -128,6 +141,16 @@ private:
     void send_reply(Connection& c, const Reply& r) noexcept;
     void deliver(Connection& c, LocalFrame* lf) noexcept;
     void flush_dirty() noexcept;
+    void after_send(Connection& c, const iovec* iov, int count, std::size_t total, ssize_t r, bool queued) noexcept;
+    void after_queue_write(Connection& c, ssize_t r) noexcept;
+    void flush_batched(Connection& c) noexcept;
+    bool queue_batched(Connection& c) noexcept;
+    void submit_batch() noexcept;
+    void run_ring() noexcept;
+    bool took_read(Connection& c, std::byte* p, std::size_t cap, ssize_t r) noexcept;
+    void on_event_batched(Connection& c, std::uint32_t events) noexcept;
+    void run_reads() noexcept;
+    std::byte* read_slice(std::size_t i) noexcept;
     Connection* lookup(std::uint64_t who) noexcept;
     static std::uint64_t who_of(const Connection& c) noexcept { return epoll_key(c.index, c.generation); }
     void release_rooms(Connection& c) noexcept;
@@ -214,6 +237,26 @@ private:
     std::size_t scratch_used_ = 0;
     iovec iov_[max_iov];
     int iov_count_ = 0;
+    struct BatchedSend {
+        Connection* c;
+        const std::byte* data;  // staged reply (mh == nullptr)
+        std::size_t len;
+        msghdr* mh;             // backlog write
+        int res;
+    };
+    net::SendRing ring_;
+    bool batching_ = false;  // ring usable and not inside submit_batch()
+    std::vector<BatchedSend> batch_;
+    std::unique_ptr<iovec[]> biov_;
+    std::size_t biov_used_ = 0;
+    std::unique_ptr<msghdr[]> bmh_;
+    struct PendingRead {
+        Connection* c;
+        std::uint32_t generation;
+        int res;
+    };
+    std::vector<PendingRead> reads_;
+    std::unique_ptr<std::byte[]> read_arena_;
     std::size_t out_bytes_ = 0;
     std::uint32_t frames_before_ = 0;
     const std::byte* req_base_ = nullptr;  // start of the request being handled (bodies follow its head)  // the parser's frame count before the current read

@@ -5,6 +5,9 @@
 #   scripts/bench.sh --quick         smoke run: 1 round, 2 s per scenario
 #   options: --rounds N  --duration S  --warmup S  --servers "roomcast tcp beast node"
 #            --scenarios "idle10k echo16_d16 ..."  --server-cpu N  --client-cpu N  --no-build  --out DIR
+#            --peer NAME=COMMAND   one more server to compare, built by you outside this repository (e.g. a
+#                                  uWebSockets app): COMMAND must serve the beast peer's endpoints below, take
+#                                  no port (or listen on port 0) and print "listening on ADDR:PORT"; repeatable
 #
 # Servers (each single-threaded, pinned with taskset to the server CPU; the load generator is pinned to the
 # other CPU):
@@ -35,6 +38,8 @@ SCENARIOS=$ALL_SCENARIOS
 SERVER_CPU=0
 CLIENT_CPU=1
 OUT_DIR=bench/results
+EXTRA_NAMES=""
+declare -A EXTRA_CMDS=()
 
 die() { echo "bench.sh: $*" >&2; exit 2; }
 while [[ $# -gt 0 ]]; do
@@ -49,13 +54,20 @@ while [[ $# -gt 0 ]]; do
     --client-cpu) CLIENT_CPU=${2:?}; shift ;;
     --out) OUT_DIR=${2:?}; shift ;;
     --no-build) BUILD=0 ;;
-    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --peer)
+        spec=${2:?}; shift
+        [[ $spec =~ ^([a-z][a-z0-9_]{0,15})=(.+)$ ]] || die "--peer: expected NAME=COMMAND (NAME: a-z0-9_), got '$spec'"
+        [[ " roomcast tcp beast node " != *" ${BASH_REMATCH[1]} "* ]] || die "--peer: '${BASH_REMATCH[1]}' is a built-in server"
+        EXTRA_NAMES+=" ${BASH_REMATCH[1]}"
+        EXTRA_CMDS[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]} ;;
+    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option '$1' (see --help)" ;;
     esac
     shift
 done
+SERVERS+="$EXTRA_NAMES"  # --peer servers join whatever --servers chose
 [[ $ROUNDS =~ ^[1-9][0-9]?$ ]] || die "--rounds: expected 1..99, got '$ROUNDS'"
-for s in $SERVERS; do [[ " roomcast tcp beast node " == *" $s "* ]] || die "unknown server '$s'"; done
+for s in $SERVERS; do [[ " roomcast tcp beast node $EXTRA_NAMES " == *" $s "* ]] || die "unknown server '$s'"; done
 for s in $SCENARIOS; do [[ " $ALL_SCENARIOS " == *" $s "* ]] || die "unknown scenario '$s'"; done
 if [[ $(nproc) -lt 2 ]]; then
     echo "bench.sh: warning: one CPU only; server and load generator share it" >&2
@@ -115,6 +127,7 @@ server_cmd() {
     tcp) echo "$REL/peer-tcp_echo --listen 127.0.0.1:0" ;;
     beast) echo "$REL/peer-beast_echo --listen 127.0.0.1:0" ;;
     node) echo "node bench/peers/node_ws/server.mjs --listen 127.0.0.1:0" ;;
+    *) echo "${EXTRA_CMDS[$1]}" ;;
     esac
 }
 
@@ -316,6 +329,9 @@ def cell(vals, status, unit):
 names = {'roomcast': 'roomcast', 'tcp': 'TCP echo (ceiling)', 'beast': 'Boost.Beast', 'node': 'Node ws'}
 short = {'roomcast': 'roomcast', 'tcp': 'TCP ceiling', 'beast': 'Beast', 'node': 'Node ws'}
 colors = {'roomcast': '#cc3311', 'tcp': '#999999', 'beast': '#0077bb', 'node': '#009988'}
+for i, s in enumerate(x for x in servers if x not in names):  # --peer servers
+    names[s] = short[s] = s
+    colors[s] = ('#ee7733', '#aa3377', '#33bbee', '#bbbbbb')[i % 4]
 peers = [s for s in servers if s != 'roomcast']
 header = ['scenario', 'figure'] + [names[s] for s in servers] + [f"roomcast/{names[p].split(' ')[0]}" for p in peers if 'roomcast' in servers]
 lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]

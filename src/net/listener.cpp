@@ -1,5 +1,8 @@
 #include "net/listener.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
 #include <arpa/inet.h>
 #include <cerrno>
 #include <charconv>
@@ -67,6 +70,13 @@ int open_listener(const ListenAddress& addr, int backlog) noexcept {
         return -e;
     }
     if (addr.addr.ss_family == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    // Accepted sockets inherit TCP_NODELAY from the listener (Linux clones the listening socket), which
+    // saves one setsockopt per connection (test/net/listener_test.cpp checks the inheritance).
+    if (::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0) {
+        const int e = errno;
+        ::close(fd);
+        return -e;
+    }
     if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr.addr), addr.len) < 0 || ::listen(fd, backlog) < 0) {
         const int e = errno;
         ::close(fd);

@@ -53,7 +53,7 @@ struct EchoHandler {
         // §5.5.1: reply with a close frame, echoing the status code; no code received -> empty close.
         if (code == 1005) w.out_frame(c, static_cast<std::uint8_t>(ws::Opcode::close), nullptr, 0);
         else w.out_close_frame(c, code, {});
-        w.linger(c);
+        w.close_handshake_done(c);
         return false;
     }
 };
@@ -66,7 +66,7 @@ struct DiscardHandler {
     bool on_ping(std::span<std::byte>) noexcept { return true; }  // nothing is sent after a close frame
     bool on_pong(std::span<std::byte>) noexcept { return true; }
     bool on_close(std::uint16_t, std::span<std::byte>) noexcept {
-        w.linger(c);
+        w.close_handshake_done(c);
         return false;
     }
 };
@@ -305,7 +305,7 @@ void Worker::on_accept(int which) noexcept {
             }
             continue;  // ECONNABORTED and friends: that one connection is gone
         }
-        net::sys::set_nodelay(fd);
+        // TCP_NODELAY comes from the listener (net/listener.cpp).
         Connection* cp = alloc_connection();
         if (!cp) {
             net::sys::close_fd(fd);
@@ -1118,6 +1118,28 @@ void Worker::start_close(Connection& c, std::uint16_t code, std::string_view rea
     if (c.dead) return;
     c.state = ConnState::closing;
     wheel_.schedule(c.timer, now_ms_ + wait_ms);
+}
+
+// Both close frames have been exchanged (the peer's arrived; ours is staged or already sent). On a plain
+// socket whose bytes are all with the kernel, the server closes the TCP connection first (§7.1.1) with
+// one close(): the kernel still delivers the close frame, then FIN. The peer sends nothing after its
+// close frame (§5.5.1), so no unread data can turn the close into a reset. With a backlog (or TLS, whose
+// close_notify goes first) the lingering path below waits for the bytes to leave.
+void Worker::close_handshake_done(Connection& c) noexcept {
+    if (c.dead) return;
+    if (c.tls) {
+        linger(c);
+        return;
+    }
+    c.state = ConnState::lingering;
+    flush(c);
+    if (c.dead) return;
+    if (!c.outq || c.outq->empty()) {
+        close_now(c);
+        return;
+    }
+    c.shutdown_pending = true;  // FIN once the backlog is out
+    wheel_.schedule(c.timer, now_ms_ + linger_ms);
 }
 
 // The close handshake is over (or the connection failed): flush, send FIN, discard input until the

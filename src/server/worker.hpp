@@ -146,6 +146,7 @@ private:
     void flush_batched(Connection& c) noexcept;
     bool queue_batched(Connection& c) noexcept;
     void submit_batch() noexcept;
+    void close_handshake_done(Connection& c) noexcept;
     void run_ring() noexcept;
     bool took_read(Connection& c, std::byte* p, std::size_t cap, ssize_t r) noexcept;
     void on_event_batched(Connection& c, std::uint32_t events) noexcept;

@@ -194,7 +194,12 @@ int run_server(const Config& cfg) {
     shared.stopping.store(true, std::memory_order_release);
     for (auto& w : workers) w->wake();
     for (auto& t : pool) t.join();
-    for (auto& w : workers) w->dispose_inbox();  // frames still in flight between reactors
+    // Frames still in flight between reactors, including those queued for ring space (freed only
+    // once they reach a ring): until a whole pass finds nothing.
+    for (bool busy = true; busy;) {
+        busy = false;
+        for (auto& w : workers) busy |= w->dispose_inbox() != 0;
+    }
     workers.clear();
     ROOMCAST_LOG(info, "stopped\n");
     return 0;

@@ -176,9 +176,11 @@ Worker::~Worker() {
     for (OutQueue* q : free_queues_) delete q;
 }
 
-void Worker::dispose_inbox() noexcept {
-    if (!port_) return;
-    port_->drain([](unsigned, const pubsub::Message& m) { pubsub::Hub::dispose(m); });
+std::size_t Worker::dispose_inbox() noexcept {
+    if (!port_) return 0;
+    port_->flush();  // what waited in our overflow queues for ring space moves on (or stays: counted below)
+    const std::size_t n = port_->drain([](unsigned, const pubsub::Message& m) { pubsub::Hub::dispose(m); });
+    return n + port_->overflow_count() + (port_->pending() ? 1 : 0);
 }
 
 void Worker::wake() noexcept {

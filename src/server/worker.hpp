@@ -97,8 +97,11 @@ public:
     std::uint32_t websocket_count() const noexcept { return ws_count_.load(std::memory_order_relaxed); }
     std::uint32_t connection_count() const noexcept { return conn_count_.load(std::memory_order_relaxed); }
     const WorkerStats& stats() const noexcept { return stats_; }
-    // After every reactor has stopped: free what is still in flight in this reactor's inbox.
-    void dispose_inbox() noexcept;
+    // After every reactor has stopped: move this reactor's overflow into the rings, then free what its
+    // own inbox holds. Returns how much was or still is in flight (0: nothing left here). Repeat over
+    // all reactors until every call returns 0: a message waiting for ring space reaches a ring only
+    // when its sender flushes.
+    std::size_t dispose_inbox() noexcept;
 
 private:
     static constexpr std::uint32_t listener_slot = 0xFFFFFFFFu;

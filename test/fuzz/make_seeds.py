@@ -283,3 +283,93 @@ ctl("invalid_utf8_string", b'{"op":"sub","room":"a","id":"\xc3\x28"}')
 ctl("trailing_garbage", '{"op":"sub","room":"a"} x')
 ctl("binary_payload", b"\x00\xff\x10binary", binary=True)
 ctl("plain_text_payload", "not json, but \"quoted\" and \\ slashed\t")
+
+# ---- room table -------------------------------------------------------------------------------------------
+# Layout (room_table_fuzz.cpp): reactors - 2, config (bits 0-2 history index, 3-4 ring index, 5 hold, 6 abrupt,
+# 7 echo), echo budget, then operations. Owners of the six rooms: 2 reactors 1 0 0 1 0 1, 3 reactors
+# 0 1 2 1 2 0, 4 reactors 1 0 2 3 0 1. Connection c lives on reactor c % reactors.
+HISTORY = {0: 0, 1: 1, 2: 2, 3: 3, 4: 4, 8: 5, 16: 6, 64: 7}
+RING = {2: 0, 4: 1, 16: 2, 256: 3}
+
+
+def rt_config(history=16, ring=256, hold=False, abrupt=False, echo=False):
+    return HISTORY[history] | RING[ring] << 3 | hold << 5 | abrupt << 6 | echo << 7
+
+
+def sub(conn, room, envelope=False, last=False, since=None):
+    flags = envelope | last << 1 | (since is not None) << 2
+    return bytes([0, conn, room, flags, 0 if since is None else since])
+
+
+def unsub(conn, pick=0):
+    return bytes([1, conn, pick])
+
+
+def pub(conn, room, payload=b"m", ack=False, binary=False):
+    payload = payload if isinstance(payload, bytes) else payload.encode()
+    return bytes([2, conn, room, ack | binary << 1, len(payload)]) + payload
+
+
+def disconnect(conn):
+    return bytes([3, conn])
+
+
+def pump(reactor, budget=0):
+    return bytes([4, reactor, budget])
+
+
+def flush(reactor):
+    return bytes([5, reactor])
+
+
+def write_out(reactor, n=0):
+    return bytes([6, reactor, n])
+
+
+SETTLE = bytes([7])
+
+
+def sleep(reactor):
+    return bytes([8, reactor])
+
+
+def rt(name, ops, reactors=2, echo_budget=0, **config):
+    write("room_table", name, bytes([reactors - 2, rt_config(**config), echo_budget]) + b"".join(ops))
+
+
+rt("live_raw_and_envelope", [sub(0, 0), sub(1, 0, envelope=True), SETTLE, pub(1, 0, "hello", ack=True),
+                             pub(0, 0, '{"p":1}', ack=True), pub(0, 0, b"\x00\xff", binary=True), SETTLE])
+rt("resume_in_reach_gap_last_ahead", [pub(2, 1, "m%d" % i) for i in range(10)] + [SETTLE] +
+   [sub(0, 1, since=7), sub(1, 1, since=2), sub(2, 1, since=0x81), sub(3, 1, last=True), sub(4, 1, since=0xFF),
+    sub(5, 1, envelope=True, since=0), SETTLE, pub(2, 1, "x", ack=True), pub(1, 1, "y"), SETTLE],
+   reactors=3, history=4)
+rt("cancel_while_pending", [pub(0, 1, "a"), SETTLE, sub(1, 1, since=0), unsub(1, 0), sub(1, 1, envelope=True),
+                            pump(1), pump(0), unsub(1, 1), pump(1), sub(3, 2), disconnect(3), SETTLE])
+rt("tiny_rings_flood", [sub(1, 1), sub(3, 1, envelope=True), sub(5, 2), SETTLE] +
+   [pub(c, 1 + c % 2, "f%d" % c, ack=c % 3 == 0) for c in range(24)] +
+   [pump(0, 1), pump(1, 3), flush(1), pump(0, 2), flush(0), pump(1, 1), SETTLE], ring=2, history=64)
+rt("stale_deliveries_after_disconnect", [sub(1, 1), SETTLE, pub(0, 1, "1"), pub(0, 1, "2"), pub(0, 1, "3"),
+                                         pump(0), flush(0), disconnect(1), sub(1, 1, since=0), flush(1), SETTLE,
+                                         pub(1, 1, "4"), SETTLE])
+rt("slow_writers_and_callback_publishes",
+   [sub(0, 0), sub(4, 0), sub(1, 2, envelope=True), sub(2, 3, last=True), SETTLE, pub(3, 0, "a", ack=True),
+    pub(5, 2, "b"), pump(1), pump(0), write_out(0, 1), pump(2), pump(3), SETTLE, write_out(1, 2), pub(6, 3, "c"),
+    SETTLE, write_out(0)],
+   reactors=4, echo_budget=12, hold=True, echo=True, history=2)
+rt("abrupt_shutdown_in_flight", [sub(1, 1), sub(0, 0, envelope=True), SETTLE, pub(0, 1, "x"),
+                                 pub(1, 0, "y", ack=True), pump(0), sub(1, 1, since=0), pub(1, 1, "z")],
+   abrupt=True, hold=True, ring=2)
+rt("history_zero_last_value", [pub(0, 0, "v1"), pub(0, 0, "v2"), SETTLE, sub(1, 0, last=True),
+                               sub(0, 0, envelope=True, last=True), sub(2, 0, since=0), sub(3, 0, since=1),
+                               SETTLE, pub(1, 0, "v3"), SETTLE], history=0)
+rt("stale_handles_ignored", [sub(0, 0), SETTLE, unsub(0, 0), sub(0, 0), unsub(0, 0), unsub(0, 0), unsub(0, 2),
+                             SETTLE, pub(1, 0, "only the second"), SETTLE], history=1)
+rt("four_reactors_everything",
+   [sub(c, c % 6, envelope=c % 2 == 1, since=c if c % 3 == 0 else None) for c in range(8)] +
+   [pub(c, (c * 5) % 6, "p%d" % c, ack=c % 2 == 0, binary=c % 4 == 3) for c in range(8)] +
+   [pump(r, 2) for r in range(4)] + [flush(r) for r in range(4)] + [disconnect(2), unsub(5, 0)] +
+   [pump(r) for r in (3, 1, 0, 2)] + [sub(2, 4, since=0x80), SETTLE], reactors=4, history=3, ring=4)
+rt("sleeping_reactors_are_woken", [sub(1, 1), sub(2, 1, envelope=True), sub(4, 0), SETTLE, sleep(1), sleep(2),
+                                    sleep(0)] + [pub(3, 1, "w%d" % i, ack=i == 5) for i in range(9)] +
+   [flush(0), sleep(0), pump(1, 1), pump(2), sleep(1), pump(0), pump(1), pub(1, 0, "back", ack=True), sleep(1),
+    sleep(2), SETTLE], reactors=3, ring=2, history=8)

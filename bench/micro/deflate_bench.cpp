@@ -117,13 +117,14 @@ void bm_deflate(benchmark::State& state, Data d, bool takeover) {
     report(state, plain, compressed);
 }
 
-// Inflate one message (compressed at level 6, window 15). takeover=false: reset after each message.
-void bm_inflate(benchmark::State& state, Data d, bool takeover) {
+// Inflate one message (compressed at level 6 with window_bits, inflated with the same window, as agreed by
+// client_max_window_bits). takeover=false: reset after each message.
+void bm_inflate(benchmark::State& state, Data d, bool takeover, int window_bits = 15) {
     const auto msgs = messages(d, static_cast<std::size_t>(state.range(0)));
     if (msgs.empty())
         return state.SkipWithError("../shared/autobahn-testdata not found (run from the repo root)");
     // Compress a long sequence once, as the client would send it.
-    auto d6 = ws::Deflater::create(6, 15);
+    auto d6 = ws::Deflater::create(6, window_bits);
     std::vector<std::string> wire;
     for (const std::string& m : msgs) {  // with takeover the sequence is replayed in order
         util::ByteBuffer c;
@@ -131,7 +132,7 @@ void bm_inflate(benchmark::State& state, Data d, bool takeover) {
         if (!takeover) d6->reset();
         wire.emplace_back(reinterpret_cast<const char*>(c.data()), c.size());
     }
-    auto inf = ws::Inflater::create(15);
+    auto inf = ws::Inflater::create(window_bits);
     util::ByteBuffer out;
     std::size_t i = 0, plain = 0, compressed = 0;
     for (auto _ : state) {
@@ -172,6 +173,10 @@ BENCHMARK_CAPTURE(bm_inflate, takeover_json, Data::json, true)->Apply(plain_size
 BENCHMARK_CAPTURE(bm_inflate, fresh_autobahn_json, Data::autobahn_json, false)->Apply(plain_sizes);
 BENCHMARK_CAPTURE(bm_inflate, fresh_autobahn_text, Data::autobahn_text, false)->Apply(plain_sizes);
 BENCHMARK_CAPTURE(bm_inflate, fresh_autobahn_bmp, Data::autobahn_bmp, false)->Apply(plain_sizes);
+// A client that agreed a small window (client_max_window_bits=9): every back-reference is checked against it.
+BENCHMARK_CAPTURE(bm_inflate, fresh_json_w9, Data::json, false, 9)->Apply(plain_sizes);
+BENCHMARK_CAPTURE(bm_inflate, takeover_json_w9, Data::json, true, 9)->Apply(plain_sizes);
+BENCHMARK_CAPTURE(bm_inflate, fresh_autobahn_text_w9, Data::autobahn_text, false, 9)->Apply(plain_sizes);
 
 // The fixed per-message price of no context takeover.
 void bm_deflate_reset(benchmark::State& state) {

@@ -4,11 +4,12 @@
 // DeflateSession is only used by the reactor that owns the connection).
 //
 // Memory: a zlib deflate stream is ~256 KiB at window 15 (memLevel 8), an inflate stream ~7 KiB plus a
-// 2^window_bits window allocated on first output. Streams are created lazily, on the first message that
-// needs one. With no context takeover (the default config), a connection borrows a stream from its
-// reactor's DeflatePool for one message and gives it back, so an idle connection holds none. With context
-// takeover the stream stays with the connection after its first message (that is the LZ77 window the
-// peer relies on).
+// 2^window_bits window allocated on first output, plus ~4 KiB of Huffman tables when the agreed client window
+// is under 15 bits (the check that every back-reference stays inside it; see WindowCheck in deflate.cpp).
+// Streams are created lazily, on the first message that needs one. With no context takeover (the default
+// config), a connection borrows a stream from its reactor's DeflatePool for one message and gives it back, so
+// an idle connection holds none. With context takeover the stream stays with the connection after its first
+// message (that is the LZ77 window the peer relies on).
 //
 // How the server uses it, per connection:
 //   handshake: negotiate_deflate() (ws/extensions.hpp) → DeflateSession session(params)
@@ -49,9 +50,12 @@ inline constexpr int deflate_mem_level = 8;
 enum class InflateResult : std::uint8_t {
     ok,         // the bytes so far are inflated into `out`
     too_big,    // the message inflates to more than max_message_bytes: close 1009
-    corrupt,    // not a valid deflate stream per RFC 7692 §7.2.2: close 1007
+    corrupt,    // not a valid deflate stream per RFC 7692 §7.2.2, or a back-reference beyond the agreed
+                // client window (§7.1.2.2) or before the first byte of history: close 1007
     no_memory,  // allocation failed: drop the connection
 };
+
+class WindowCheck;  // deflate.cpp
 
 // Inflates client messages. One per connection at most (or borrowed from a DeflatePool).
 class Inflater {
@@ -65,11 +69,13 @@ public:
 
     // Appends the inflation of `in` (the next bytes of one message's compressed payload) to `out`.
     // last: `in` ends the message; the 00 00 ff ff tail is appended (§7.2.2) and the stream must end on a
-    // block boundary. After a last call the LZ77 window is kept for the next message (context takeover);
-    // call reset() to drop it. Bounded: stops as soon as this message's output would pass
-    // max_message_bytes (too_big), so work and memory stay ~max_message_bytes whatever the ratio; out's
-    // capacity never exceeds what ByteBuffer needs to hold max_message_bytes. After anything but ok the
-    // inflater must be reset() before reuse. Views are only read during the call.
+    // block boundary. Every back-reference must stay inside the window (2^window_bits bytes) and the
+    // history so far; the result does not depend on how the message is split into calls. After a last call
+    // the LZ77 window is kept for the next message (context takeover); call reset() to drop it. Bounded:
+    // stops as soon as this message's output would pass max_message_bytes (too_big), so work and memory stay
+    // ~max_message_bytes whatever the ratio; out's capacity never exceeds what ByteBuffer needs to hold
+    // max_message_bytes. After anything but ok the inflater must be reset() before reuse. Views are only read
+    // during the call.
     InflateResult inflate(std::span<const std::byte> in, bool last, util::ByteBuffer& out,
                           std::size_t max_message_bytes) noexcept;
     // Forgets the window and any message in progress (cheap: keeps the allocations).
@@ -87,8 +93,9 @@ private:
     friend class DeflatePool;
 
     z_stream strm_{};
-    std::size_t msg_in_ = 0;   // compressed bytes of the message in progress
-    std::size_t msg_out_ = 0;  // inflated bytes of the message in progress
+    std::unique_ptr<WindowCheck> check_;  // set iff window_bits_ < 15: zlib alone would be lenient
+    std::size_t msg_in_ = 0;              // compressed bytes of the message in progress
+    std::size_t msg_out_ = 0;             // inflated bytes of the message in progress
     int window_bits_ = max_window_bits;
     bool ended_ = false;  // the message's data ended with a final (BFINAL) block
 };

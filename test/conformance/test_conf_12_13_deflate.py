@@ -5,8 +5,8 @@ Section 12: compressed echo of the Autobahn|Testsuite data files (12.1 JSON, 12.
 Section 13: the same sizes under each offer combination (no context takeover either way, window
 bits, several offers), against a server without and with --deflate-context-takeover.
 Plus negotiation (offer -> exact Sec-WebSocket-Extensions answer, or none) and hostile input:
-RSV1 where it is not allowed (1002), corrupt data (1007), bombs (1009), invalid UTF-8 after
-inflation (1007).
+RSV1 where it is not allowed (1002), corrupt data (1007), a back-reference beyond the agreed client
+window (1007), bombs (1009), invalid UTF-8 after inflation (1007).
 
 The client side is Python's zlib with raw deflate (wbits=-N): an independent implementation. When
 server_no_context_takeover is agreed, every server message is inflated by a fresh decompressor,
@@ -15,6 +15,7 @@ client keeps its window, which proves the server keeps its own.
 
 Message counts are scaled down from Autobahn's 1000 per case to keep the module under ~30 s.
 """
+import random
 import zlib
 
 import pytest
@@ -536,6 +537,40 @@ def test_back_reference_past_a_reset_window_is_1007(server):
         c.expect_echo(OP_TEXT, b"Hello")
         c.send_compressed_raw(OP_TEXT, b"\xf2\x00\x11\x00\x00")
         c.expect_close(1007)
+    finally:
+        c.close_socket()
+
+
+def _far_reference_message():
+    """1100 random bytes, then 100 of them again from 550 bytes back, compressed by zlib at window 15:
+    one back-reference at distance 550. Returns (payload, compressed message)."""
+    rng = random.Random(3)
+    head = bytes(rng.randrange(256) for _ in range(1100))
+    payload = head + head[1100 - 550:1100 - 550 + 100]
+    data = compress_message(zlib.compressobj(6, zlib.DEFLATED, -15), payload)
+    assert zlib.decompressobj(-10).decompress(data + TAIL) == payload
+    return payload, data
+
+
+@pytest.mark.parametrize("frag_size", [None, 5], ids=["whole", "5_byte_fragments"])
+def test_back_reference_beyond_the_agreed_client_window_is_1007(server, frag_size):
+    """RFC 7692 7.1.2.2: a client that agreed client_max_window_bits=9 must not refer further back
+    than 512 bytes. One that does (distance 550) is closed with 1007 whether the message arrives
+    whole or in 5-byte fragments; the same message is echoed when the agreed window is 10."""
+    payload, data = _far_reference_message()
+    c = connect(server, "permessage-deflate; client_max_window_bits=9")
+    try:
+        assert c.params.get("client_max_window_bits") == 9
+        c.send_compressed_raw(OP_BINARY, data, frag_size=frag_size)
+        c.expect_close(1007)
+    finally:
+        c.close_socket()
+    c = connect(server, "permessage-deflate; client_max_window_bits=10")
+    try:
+        assert c.params.get("client_max_window_bits") == 10
+        c.send_compressed_raw(OP_BINARY, data, frag_size=frag_size)
+        c.expect_echo(OP_BINARY, payload)
+        c.close_handshake(1000)
     finally:
         c.close_socket()
 

@@ -74,7 +74,7 @@ public:
     // Batched reads: connections per group, and each one's slice of the group's read arena (a read that
     // fills its slice continues with the big buffer at once).
     static constexpr std::size_t read_group = 32;
-    static constexpr std::size_t read_slice_bytes = 64 * 1024;
+    static constexpr std::size_t read_slice_bytes = 256 * 1024;
     static constexpr std::uint64_t read_tag = 1ull << 63;
     static constexpr int max_iov = 256;
     // Payloads at least this big are sent from where they lie (iovec) instead of being copied.

@@ -4,7 +4,6 @@
 #include <cstddef>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -53,11 +52,6 @@ inline int epoll_set(int epfd, int op, int fd, std::uint32_t events, std::uint64
     ev.events = events;
     ev.data.u64 = data;
     return ::epoll_ctl(epfd, op, fd, &ev) < 0 ? -errno : 0;
-}
-
-inline int set_nodelay(int fd) noexcept {
-    int one = 1;
-    return ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0 ? -errno : 0;
 }
 
 inline void close_fd(int fd) noexcept {

@@ -25,14 +25,14 @@
 
 namespace roomcast::net {
 
-class SendRing {
+class BatchRing {
 public:
-    SendRing() = default;
-    ~SendRing() {
+    BatchRing() = default;
+    ~BatchRing() {
         if (ok_) io_uring_queue_exit(&ring_);
     }
-    SendRing(const SendRing&) = delete;
-    SendRing& operator=(const SendRing&) = delete;
+    BatchRing(const BatchRing&) = delete;
+    BatchRing& operator=(const BatchRing&) = delete;
 
     // `entries`: the most operations one run() carries. False (and errno-style code in *err) if the
     // kernel refuses io_uring.

@@ -585,14 +585,6 @@ std::string Worker::metrics_text() {
                                 "# TYPE roomcast_io_batched_ops_total counter\nroomcast_io_batched_ops_total %llu\n",
                                 static_cast<unsigned long long>(batches), static_cast<unsigned long long>(ops));
     out.append(buf, static_cast<std::size_t>(k));
-    // Shard balance: SO_REUSEPORT spreads connections over the reactors by address hash.
-    out += "# HELP roomcast_reactor_websockets Open WebSocket connections per reactor.\n"
-           "# TYPE roomcast_reactor_websockets gauge\n";
-    for (std::size_t i = 0; i < shared_.workers.size(); ++i) {
-        const int n = std::snprintf(buf, sizeof buf, "roomcast_reactor_websockets{reactor=\"%zu\"} %llu\n", i,
-                                    static_cast<unsigned long long>(shared_.workers[i]->websocket_count()));
-        out.append(buf, static_cast<std::size_t>(n));
-    }
     return out;
 }
 

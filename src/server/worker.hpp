@@ -248,7 +248,7 @@ private:
         msghdr* mh;             // backlog write
         int res;
     };
-    net::SendRing ring_;
+    net::BatchRing ring_;
     bool batching_ = false;  // ring usable and not inside submit_batch()
     std::vector<BatchedSend> batch_;
     std::unique_ptr<iovec[]> biov_;

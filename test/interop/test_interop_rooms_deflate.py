@@ -8,6 +8,7 @@ import re
 import websockets
 
 from roomcast_server import RoomcastServer
+from rooms_helpers import reactor_counts
 
 
 def _metric(srv, name):
@@ -49,26 +50,20 @@ def test_deflate_subscribers_share_one_compressed_frame_per_message():
         asyncio.run(run())
 
 
-def _reactor_websockets(srv):
-    status, _, body = srv.http_get("/metrics")
-    assert status == 200
-    return [int(n) for _, n in sorted(re.findall(rb'^roomcast_reactor_websockets\{reactor="(\d+)"\} (\d+)$', body, re.M))]
-
-
 def test_deflate_room_message_is_compressed_once_per_process_across_reactors():
-    """Two reactors, compressing subscribers on both (placement read from the per-reactor gauge as each
-    connects): the room's owner compresses each message once and both reactors send that frame."""
+    """Two reactors, compressing subscribers on both (placement read from /health's per-reactor counts as
+    each connects): the room's owner compresses each message once and both reactors send that frame."""
     with RoomcastServer(["--threads", "2"]) as srv:
         n_msgs = 20
         async def run():
             url = f"ws://127.0.0.1:{srv.port}"
             zsubs, placed = [], [0, 0]
             for _ in range(64):  # SO_REUSEPORT hashes addresses: keep connecting until both reactors have 2
-                before = _reactor_websockets(srv)
+                before = reactor_counts(srv)
                 ws = await websockets.connect(url + "/ws")
                 assert ws.extensions
-                after = _reactor_websockets(srv)
-                placed[[a - b for a, b in zip(after, before)].index(1)] += 1
+                after = reactor_counts(srv)
+                placed[[r for r in after if after[r] == before.get(r, 0) + 1][0]] += 1
                 zsubs.append(ws)
                 if min(placed) >= 2:
                     break

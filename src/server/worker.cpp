@@ -955,7 +955,7 @@ void Worker::flush_batched(Connection& c) noexcept {
     }
     const bool in_scratch = iov_count_ == 1 && iov_[0].iov_base >= static_cast<void*>(scratch_.get()) &&
                             iov_[0].iov_base < static_cast<void*>(scratch_.get() + scratch_bytes);
-    if (!batching_ || !ring_.ok() || c.tls || c.dead || c.send_pending || (c.outq && !c.outq->empty()) ||
+    if (!batching_ || c.tls || c.dead || c.send_pending || (c.outq && !c.outq->empty()) ||
         !in_scratch || batch_.size() == batch_entries || scratch_bytes - scratch_used_ < batch_scratch_reserve) {
         flush(c);
         return;
@@ -976,7 +976,7 @@ void Worker::flush_batched(Connection& c) noexcept {
 // A room subscriber's backlog joins the batch (one sendmsg of up to max_iov iovecs). False: not
 // batchable now, use flush_queue().
 bool Worker::queue_batched(Connection& c) noexcept {
-    if (!batching_ || !ring_.ok() || c.tls || c.dead || c.send_pending || !c.outq || c.outq->empty()) return false;
+    if (!batching_ || c.tls || c.dead || c.send_pending || !c.outq || c.outq->empty()) return false;
     if (batch_.size() == batch_entries || biov_used_ + max_iov > batch_iov) submit_batch();
     if (!batching_) return false;
     iovec* iov = biov_.get() + biov_used_;

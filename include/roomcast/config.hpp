@@ -30,6 +30,7 @@ struct Config {
     std::vector<std::string> allowed_origins;         // --allowed-origins (empty = any Origin)
     std::uint32_t max_messages_per_second = 0;
     std::uint32_t history = 1024;                     // --history N (messages kept per room for resume)
+    std::size_t room_memory_bytes = std::size_t{1} << 30;  // --room-memory (rooms and their history, all reactors)
     std::size_t max_backlog_bytes = 1u << 20;         // --max-backlog (unsent bytes per connection)
     SlowConsumer slow_consumer = SlowConsumer::disconnect;  // --slow-consumer disconnect|drop|conflate
     std::string publish_token;                        // --publish-token (empty = anyone may publish)

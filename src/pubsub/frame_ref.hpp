@@ -1,6 +1,7 @@
 // One room message, framed once: an immutable, reference-counted block holding a complete server
 // WebSocket frame (header + payload, contiguous, ready for writev) plus its sequence number, opcode,
-// wire format and an optional short tag (the room name). One allocation per frame.
+// wire format, an optional short tag (the room name) and an optional note (a publisher's request id,
+// carried to the room's owner and back with a refusal). One allocation per frame.
 //
 // Ownership. make*() returns the frame with ONE reference, owned by the caller. Across reactors the
 // owner of a room hands each interested reactor ONE reference (add_ref(k) once, then k messages);
@@ -31,14 +32,15 @@ inline constexpr std::size_t format_count = 2;
 
 class FrameRef {
 public:
-    // Longest tag (room names are at most 128 bytes).
+    // Longest tag (room names are at most 128 bytes) and note.
     static constexpr std::size_t max_tag_bytes = 0xFFFF;
+    static constexpr std::size_t max_note_bytes = 0xFFFF;
 
     // A frame with FIN set, opcode `op`, RSV bits `rsv` (RSV1 = 0x4) and this payload. Returns nullptr
-    // if the allocation fails or the sizes overflow.
+    // if the allocation fails or the sizes overflow (a tag or note over its maximum included).
     static FrameRef* make(ws::Opcode op, std::span<const std::byte> payload, std::uint8_t rsv = 0,
-                          std::uint64_t seq = 0, std::string_view tag = {},
-                          Format format = Format::raw) noexcept;
+                          std::uint64_t seq = 0, std::string_view tag = {}, Format format = Format::raw,
+                          std::string_view note = {}) noexcept;
 
     // The payload is the concatenation of `parts` (no intermediate copy).
     static FrameRef* make_from_parts(ws::Opcode op, std::span<const std::span<const std::byte>> parts,
@@ -84,6 +86,12 @@ public:
     std::string_view tag() const noexcept {
         return {reinterpret_cast<const char*>(data() + wire_len_), tag_len_};
     }
+    std::string_view note() const noexcept {
+        return {reinterpret_cast<const char*>(data() + wire_len_ + tag_len_), note_len_};
+    }
+    // The size of the block make*() allocated for this frame (control block, wire bytes, tag, note);
+    // the compressed sibling is a block of its own.
+    std::size_t alloc_bytes() const noexcept { return sizeof(FrameRef) + wire_len_ + tag_len_ + note_len_; }
 
     // Only while the caller holds the only reference and has not shared the frame yet.
     void set_seq(std::uint64_t seq) noexcept { seq_ = seq; }
@@ -101,13 +109,14 @@ private:
     FrameRef() = default;
     ~FrameRef() = default;
     static FrameRef* allocate(ws::Opcode op, std::size_t payload_len, std::uint8_t rsv, std::uint64_t seq,
-                              std::string_view tag, Format format) noexcept;
+                              std::string_view tag, Format format, std::string_view note = {}) noexcept;
     void destroy() noexcept;
     const std::byte* data() const noexcept { return reinterpret_cast<const std::byte*>(this + 1); }
     std::byte* mutable_payload() noexcept { return reinterpret_cast<std::byte*>(this + 1) + header_len_; }
 
     std::atomic<std::uint32_t> refs_{1};
     std::uint16_t tag_len_ = 0;
+    std::uint16_t note_len_ = 0;
     std::uint8_t opcode_ = 0;
     std::uint8_t header_len_ = 0;
     std::uint8_t format_ = 0;

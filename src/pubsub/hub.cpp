@@ -24,7 +24,8 @@ struct SubscribeRequest {
 };
 static_assert(max_room_name_bytes <= 255);
 
-// owner -> R: the plan and the replay frames (one reference each) in one malloc block.
+// owner -> R: the plan and the replay frames (one reference each) in one malloc block; or a refusal
+// (room == nullptr, no interest counted).
 struct SubscribeAnswer {
     std::uint32_t sub_index;
     std::uint32_t sub_generation;
@@ -32,6 +33,7 @@ struct SubscribeAnswer {
     ReplayPlan plan;
     std::uint64_t count;
     Format format;
+    bool refused;
     FrameRef** frames() noexcept { return reinterpret_cast<FrameRef**>(this + 1); }
 };
 static_assert(alignof(SubscribeAnswer) >= alignof(FrameRef*));
@@ -50,11 +52,40 @@ std::uint64_t make_handle(std::uint32_t index, std::uint32_t generation) noexcep
 }
 
 constexpr std::uint32_t kind(MsgKind k) noexcept { return static_cast<std::uint32_t>(k); }
+constexpr std::uint32_t published_refused = 1;  // Message::tag of a `published` that is a refusal
 
 }  // namespace
 
-Hub::Hub(Port& port, HubSink& sink, std::uint32_t history)
-    : port_(port), sink_(sink), history_(history), self_(port.self()), reactors_(port.reactors()) {}
+// ---- Deleting rooms ---------------------------------------------------------------------------------
+// The owner deletes a room (RoomTable::collect) only when it holds nothing and its total interest, over
+// every reactor and both formats, is zero. Claim: then no other reactor can still use its Room*.
+// A Room* leaves the owner in exactly one way: in a SubscribeAnswer, created by on_subscribe() right
+// after add_interest() for that subscription (if the answer cannot be sent, the interest is removed
+// again before anything else runs). From then on, each copy of the pointer is backed by that one counted
+// interest until the unsubscribe that gives the interest back has been handled by the owner:
+//   - the answer in flight: its interest is counted (added before sending);
+//   - on arrival, a pending sub becomes live and stores the pointer in LocalRoom::owner_room; a
+//     cancelled sub sends UNSUBSCRIBE(answer's room) at once; a refusal carries no pointer and no
+//     interest. owner_room is dereferenced only for a LIVE sub (unsubscribe()), and every live sub of a
+//     LocalRoom was answered with the same Room: a later answer for the same LocalRoom can carry another
+//     Room only if the first was deleted, i.e. its interest reached zero, i.e. every earlier live sub's
+//     UNSUBSCRIBE was handled by the owner before the later SUBSCRIBE (R -> owner is FIFO), so none of
+//     them is live any more. While only pending or cancelled subs remain, owner_room may be stale, but
+//     it is not read: the next answer overwrites it before any sub becomes live.
+//   - an UNSUBSCRIBE in flight names the room of a counted interest, and is the only message that
+//     decrements it; remove_interest() on arrival is the last use (the self-owned path calls it
+//     directly: the same).
+// A lost UNSUBSCRIBE (Port::send out of memory) leaves its interest counted forever: the room leaks but
+// is never freed under anyone. Deliveries carry frames (reference-counted) and the LocalRoom handle,
+// publishes and subscribes carry names, acks carry seqs: none names a Room. So with zero interest no
+// message in flight and no LocalRoom can reach the room any more, and freeing it is safe. A new
+// SUBSCRIBE or PUBLISH for the name then creates a new Room (seq restarting at 1); answers from it reach
+// a LocalRoom after everything the old room sent it (owner -> R is FIFO), and stale deliveries of the
+// old room are dropped by the list or generation checks in on_deliver().
+
+Hub::Hub(Port& port, HubSink& sink, std::uint32_t history, std::size_t room_memory)
+    : port_(port), sink_(sink), self_(port.self()), reactors_(port.reactors()),
+      rooms_(history, port.reactors(), room_memory / port.reactors()) {}
 
 Hub::~Hub() = default;
 
@@ -70,8 +101,10 @@ void Hub::dispose(const Message& m) noexcept {
     case MsgKind::subscribed:
         free_answer(static_cast<SubscribeAnswer*>(m.ptr));
         break;
-    case MsgKind::unsubscribe:
     case MsgKind::published:
+        if (m.ptr) static_cast<FrameRef*>(m.ptr)->release();
+        break;
+    case MsgKind::unsubscribe:
         break;
     }
 }
@@ -172,7 +205,7 @@ void Hub::unsubscribe(SubHandle h) noexcept {
 
 void Hub::send_unsubscribe(unsigned owner, Room* room, Format f, bool deflate) noexcept {
     if (owner == self_) {
-        room->remove_interest(self_, f, deflate);
+        rooms_.remove_interest(*room, self_, f, deflate);  // may delete it: not used after this
         return;
     }
     Message m;
@@ -202,6 +235,15 @@ void Hub::drop_sub(std::uint32_t index) noexcept {
 void Hub::on_answer(void* p) noexcept {
     auto* a = static_cast<SubscribeAnswer*>(p);
     Sub* s = a->sub_index < subs_.size() ? &subs_[a->sub_index] : nullptr;
+    if (s && s->generation == a->sub_generation && a->refused) {
+        // No interest was counted: nothing to give back. A cancelled sub just ends.
+        const std::uint32_t si = a->sub_index;
+        if (s->state == SubState::pending)
+            sink_.on_subscribe_refused(s->who, SubHandle{si, s->generation}, locals_[s->local].name, s->format);
+        if (subs_[si].state == SubState::pending || subs_[si].state == SubState::cancelled) drop_sub(si);
+        free_answer(a);
+        return;
+    }
     if (s && s->generation == a->sub_generation && s->state == SubState::pending) {
         const std::uint32_t si = a->sub_index;
         LocalRoom& lr = locals_[s->local];
@@ -241,18 +283,34 @@ void Hub::on_deliver(FrameRef* frame, std::uint64_t handle) noexcept {
 
 // ---- Owner side -------------------------------------------------------------------------------------
 
-Room* Hub::owned(std::string_view name) noexcept {
-    if (auto it = owned_.find(name); it != owned_.end()) return it->second.get();
-    auto room = std::unique_ptr<Room>(new (std::nothrow) Room(name, history_, reactors_));
-    if (!room) return nullptr;
-    Room* r = room.get();
-    owned_.emplace(std::string(name), std::move(room));
-    return r;
-}
-
 void Hub::on_subscribe(unsigned from, const Message& m) noexcept {
     std::unique_ptr<SubscribeRequest> req(static_cast<SubscribeRequest*>(m.ptr));
-    Room* room = owned(req->room());
+    Room* room = rooms_.find(req->room());
+    CreateResult created = CreateResult::created;
+    if (!room) room = rooms_.create(req->room(), 0, &created);
+    if (!room && created == CreateResult::refused) {
+        // The answer says so, on the same channel as every answer; no interest is counted.
+        SubscribeAnswer* a = alloc_answer(0);
+        if (!a) {
+            ++stats_.alloc_failures;
+            return;  // the subscription stays pending until unsubscribed
+        }
+        a->sub_index = req->sub_index;
+        a->sub_generation = req->sub_generation;
+        a->room = nullptr;
+        a->format = req->format;
+        a->count = 0;
+        a->refused = true;
+        if (from == self_) {
+            on_answer(a);
+            return;
+        }
+        Message out;
+        out.kind = kind(MsgKind::subscribed);
+        out.ptr = a;
+        send_or_free(from, out);
+        return;
+    }
     if (!room) {
         ++stats_.alloc_failures;
         return;  // the subscription stays pending until unsubscribed
@@ -270,6 +328,7 @@ void Hub::on_subscribe(unsigned from, const Message& m) noexcept {
     a->plan = plan;
     a->format = req->format;
     a->count = 0;
+    a->refused = false;
     for (std::uint64_t i = 0; i < plan.count; ++i) {
         FrameRef* f = room->frame(plan.first_seq + i, req->format);
         if (!f) break;  // out of memory: the client sees the jump to end_seq + 1
@@ -278,6 +337,8 @@ void Hub::on_subscribe(unsigned from, const Message& m) noexcept {
     }
     // From here on every publish is also sent to `from`, after this answer (same FIFO channel).
     room->add_interest(from, req->format, req->local_handle, req->deflate);
+    // The replay may have built envelopes. The room has a subscriber now: trimming cannot delete it.
+    rooms_.trim();
     if (from == self_) {
         on_answer(a);  // synchronous: a publish handled next must find the subscriber in the list
         return;
@@ -287,31 +348,51 @@ void Hub::on_subscribe(unsigned from, const Message& m) noexcept {
     out.ptr = a;
     if (!port_.send(from, out)) {
         ++stats_.send_failures;
-        room->remove_interest(from, req->format, req->deflate);
         free_answer(a);
+        rooms_.remove_interest(*room, from, req->format, req->deflate);
     }
 }
 
 void Hub::on_unsubscribe(unsigned from, const Message& m) noexcept {
-    static_cast<Room*>(m.ptr)->remove_interest(from, static_cast<Format>(m.tag), m.b != 0);
+    rooms_.remove_interest(*static_cast<Room*>(m.ptr), from, static_cast<Format>(m.tag), m.b != 0);
 }
 
 void Hub::on_publish(unsigned from, const Message& m) noexcept {
     auto* raw = static_cast<FrameRef*>(m.ptr);
-    Room* room = owned(raw->tag());
+    Room* room = rooms_.find(raw->tag());
+    CreateResult created = CreateResult::created;
+    if (!room) room = rooms_.create(raw->tag(), Room::first_message_bytes(raw), &created);
+    if (!room && created == CreateResult::refused) {
+        if (!(m.b & publish_report)) {
+            raw->release();
+            return;
+        }
+        if (from == self_) {
+            sink_.on_publish_refused(m.a, raw->tag(), raw->note());
+            raw->release();
+            return;
+        }
+        Message no;
+        no.kind = kind(MsgKind::published);
+        no.tag = published_refused;
+        no.ptr = raw;  // the publisher's reactor releases it
+        no.a = m.a;
+        send_or_free(from, no);
+        return;
+    }
     std::uint64_t seq = 0;
     if (!room) {
         ++stats_.alloc_failures;
         raw->release();
     } else {
-        seq = room->publish(raw);  // the room holds the publisher's reference now
+        seq = rooms_.publish(*room, raw);  // the room holds the publisher's reference now
         ++stats_.published;
         // Compress once per process: the sibling is attached here, before any reactor sees the frame.
         if (compressor_) {
             for (std::size_t f = 0; f < format_count; ++f) {
                 if (!room->deflate_subscribers(static_cast<Format>(f))) continue;
                 if (FrameRef* frame = room->frame(seq, static_cast<Format>(f)); frame && !frame->deflated())
-                    frame->set_deflated(compressor_->compress(*frame));
+                    room->attach_deflated(seq, static_cast<Format>(f), compressor_->compress(*frame));
             }
         }
         for (unsigned r = 0; r < reactors_; ++r) {
@@ -335,8 +416,13 @@ void Hub::on_publish(unsigned from, const Message& m) noexcept {
                 send_or_free(r, d);
             }
         }
+        // Every reactor has its reference: now the budget. The room may be deleted here (no subscriber
+        // and nothing left; e.g. a message bigger than what eviction can free): not used after this.
+        rooms_.collect(*room);
+        rooms_.trim();
+        room = nullptr;
     }
-    if (!m.b) return;
+    if (!(m.b & publish_ack)) return;
     if (from == self_) {
         sink_.on_published(m.a, seq);
         return;
@@ -350,8 +436,19 @@ void Hub::on_publish(unsigned from, const Message& m) noexcept {
 
 bool Hub::publish(std::string_view room, ws::Opcode op, std::span<const std::byte> payload,
                   std::optional<PublisherId> ack) noexcept {
+    return send_publish(room, op, payload, ack.value_or(0), ack ? publish_ack | publish_report : 0, {});
+}
+
+bool Hub::publish(std::string_view room, ws::Opcode op, std::span<const std::byte> payload, PublisherId who,
+                  bool ack, std::string_view note) noexcept {
+    if (note.size() > FrameRef::max_note_bytes) note = {};
+    return send_publish(room, op, payload, who, (ack ? publish_ack : 0) | publish_report, note);
+}
+
+bool Hub::send_publish(std::string_view room, ws::Opcode op, std::span<const std::byte> payload, PublisherId who,
+                       std::uint64_t flags, std::string_view note) noexcept {
     if (room.empty() || room.size() > max_room_name_bytes) return false;
-    FrameRef* raw = FrameRef::make(op, payload, 0, 0, room, Format::raw);
+    FrameRef* raw = FrameRef::make(op, payload, 0, 0, room, Format::raw, note);
     if (!raw) {
         ++stats_.alloc_failures;
         return false;
@@ -359,8 +456,8 @@ bool Hub::publish(std::string_view room, ws::Opcode op, std::span<const std::byt
     Message m;
     m.kind = kind(MsgKind::publish);
     m.ptr = raw;
-    m.a = ack.value_or(0);
-    m.b = ack.has_value();
+    m.a = who;
+    m.b = flags;
     if (!port_.send(owner_reactor(room, reactors_), m)) {
         ++stats_.send_failures;
         raw->release();
@@ -378,13 +475,20 @@ void Hub::handle(unsigned from, const Message& m) noexcept {
     case MsgKind::publish: on_publish(from, m); return;
     case MsgKind::subscribed: on_answer(m.ptr); return;
     case MsgKind::deliver: on_deliver(static_cast<FrameRef*>(m.ptr), m.a); return;
-    case MsgKind::published: sink_.on_published(m.a, m.b); return;
+    case MsgKind::published:
+        if (m.tag == published_refused) {
+            auto* raw = static_cast<FrameRef*>(m.ptr);
+            sink_.on_publish_refused(m.a, raw->tag(), raw->note());
+            raw->release();
+            return;
+        }
+        sink_.on_published(m.a, m.b);
+        return;
     }
 }
 
 const Room* Hub::owned_room(std::string_view name) const noexcept {
-    auto it = owned_.find(name);
-    return it == owned_.end() ? nullptr : it->second.get();
+    return rooms_.find(name);
 }
 
 std::size_t Hub::local_subscribers(std::string_view room, Format f) const noexcept {

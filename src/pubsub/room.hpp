@@ -24,12 +24,20 @@
 //
 // Replay rules (plan_replay): since >= last_seq -> nothing; since in the ring's reach -> since+1..last;
 // older than the ring (or history 0) -> gap=true, from the oldest held message (nothing with history 0);
-// since absent and last=true -> the latest message (kept even with --history 0); since absent -> nothing.
-// since > last_seq (e.g. a client from before a restart) -> nothing and no gap; the reply's seq tells
-// the client where the room is.
+// since absent and last=true -> the latest message (kept even with --history 0, unless evicted for
+// memory); since absent -> nothing. since > last_seq (e.g. a client from before a restart, or from
+// before the room was deleted and started over at seq 1) -> nothing and no gap; the reply's seq tells
+// the client where the room is. Messages evicted for memory (--room-memory, room_table.hpp) count as
+// "no longer held", exactly like ring overflow.
+//
+// Lifetime. A room lives while it holds a message or has a subscriber on any reactor. One that holds
+// nothing and has no subscriber is deleted by its owner (room_table.hpp); the name starts over at seq 1
+// if it is used again. Room pointers that other reactors hold (LocalRoom::owner_room, unsubscribe
+// messages, answers in flight) are covered by the owner's interest count: hub.cpp "Deleting rooms".
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -72,7 +80,7 @@ struct ReplayPlan {
     std::uint64_t end_seq = 0;    // room's last seq at this moment: live continues at end_seq + 1
     std::uint64_t first_seq = 0;  // first seq to replay (valid when count > 0)
     std::uint64_t count = 0;      // first_seq .. first_seq + count - 1 == end_seq
-    bool gap = false;             // the client asked for messages the ring no longer holds
+    bool gap = false;             // the client asked for messages the room no longer holds
 };
 
 // What the owner knows about one other reactor's interest in a room.
@@ -82,11 +90,39 @@ struct Interest {
     bool any() const noexcept { return count[0] || count[1]; }
 };
 
-// Per-room state at the owner reactor. Single-threaded (owner only). Rooms live as long as the process:
-// sequence numbers are never reused, so a room is never forgotten.
+// The memory of all the rooms one owner reactor holds, kept up to date by the rooms themselves (owner
+// thread only; room_table.hpp enforces the budget with it).
+struct RoomLedger {
+    std::size_t bytes = 0;  // the sum of memory_bytes() over the rooms
+    std::size_t pinned =
+        0;  // the sum of base_bytes() over the rooms with a subscriber: what no eviction frees
+    std::uint64_t stamps =
+        0;  // publishes so far: a message's stamp is its place in the owner's publish order
+};
+
+// Memory estimates (glibc malloc; the point is a budget that tracks RSS, not an exact count).
+inline constexpr std::size_t malloc_overhead_bytes = 16;  // per allocation: chunk header and rounding
+// The owner's index entry of a room: its name-map node and bucket plus its eviction-heap entry
+// (room_table.hpp).
+inline constexpr std::size_t room_index_bytes = 64 + 8 + 16;
+
+// Per-room state at the owner reactor. Single-threaded (owner only).
+//
+// History. The ring of the last --history messages is allocated lazily: it starts empty and doubles as
+// messages arrive, up to --history slots (allocations only while it grows: amortised O(1), none in
+// steady state). A room that holds one small message costs a few hundred bytes.
+//
+// Memory. memory_bytes() = base_bytes() (this object, its name, its interest table and its index entry
+// at the owner) + the ring's slots + every held frame (raw frame, cached envelope, and their compressed
+// siblings; FrameRef::alloc_bytes() plus malloc overhead each). The owner may evict held messages, oldest
+// first (evict_oldest()); they are then reported exactly like ring overflow (gap=true, replay from the
+// oldest held). The latest message is evicted only when nothing else can go (room_table.hpp), and a room
+// that holds nothing and has no subscriber is deleted: if its name is used again, it starts over at
+// seq 1 (a client resuming with an older since then sees "nothing and no gap": its since is ahead).
 class Room {
 public:
-    Room(std::string_view name, std::uint32_t history, unsigned reactors);
+    // `ledger`: the owner's accounting (nullptr: this room alone, for tests).
+    Room(std::string_view name, std::uint32_t history, unsigned reactors, RoomLedger* ledger = nullptr);
     ~Room();
     Room(const Room&) = delete;
     Room& operator=(const Room&) = delete;
@@ -94,47 +130,91 @@ public:
     std::string_view name() const noexcept { return name_; }
     std::uint64_t last_seq() const noexcept { return last_seq_; }
     std::uint32_t history_capacity() const noexcept { return capacity_; }
-    std::uint64_t history_size() const noexcept { return last_seq_ < capacity_ ? last_seq_ : capacity_; }
-    // Oldest seq the ring holds (last_seq + 1 when it holds nothing).
+    // Ring slots allocated so far (grows to max(history, 1)).
+    std::uint32_t ring_slots() const noexcept { return ring_slots_; }
+    // Messages held for resume (the latest one is not counted with --history 0).
+    std::uint64_t history_size() const noexcept { return capacity_ ? held_ : 0; }
+    // Messages held, the latest value with --history 0 included.
+    std::uint32_t held() const noexcept { return held_; }
+    // Oldest seq held for resume (last_seq + 1 when none is).
     std::uint64_t oldest_held() const noexcept { return last_seq_ - history_size() + 1; }
 
     // Assigns the next seq to `raw` (a Format::raw frame the caller owns alone; set_seq is called) and
     // records it as the latest value and in the history ring. Takes over the caller's reference.
-    // Returns the seq.
+    // Returns the seq. Never fails: if the ring cannot grow, the oldest held message makes way.
     std::uint64_t publish(FrameRef* raw) noexcept;
 
     // The frame of a held seq in the given format, borrowed (the room keeps its reference; add_ref to
     // keep it). The envelope is built on first use and cached. nullptr if the seq is not held or the
     // envelope cannot be allocated.
     FrameRef* frame(std::uint64_t seq, Format f) noexcept;
+    // Attaches the compressed sibling `z` (one reference, taken over; nullptr is ignored) to the held
+    // frame of `seq` in format f (FrameRef::set_deflated), counting its memory.
+    void attach_deflated(std::uint64_t seq, Format f, FrameRef* z) noexcept;
 
     ReplayPlan plan_replay(std::optional<std::uint64_t> since, bool last) const noexcept;
 
     // Per reactor: see "Resume protocol". interest(r) for r < reactors.
-    Interest& interest(unsigned reactor) noexcept { return interest_[reactor]; }
+    const Interest& interest(unsigned reactor) const noexcept { return interest_[reactor]; }
     std::uint32_t subscribers(Format f) const noexcept { return total_[static_cast<int>(f)]; }
+    bool has_subscribers() const noexcept { return total_[0] || total_[1]; }
     // Of those, the ones (on any reactor) that take compressed frames: while there is one, each new
     // frame of that format gets its compressed sibling (frame_ref.hpp) at publish.
     std::uint32_t deflate_subscribers(Format f) const noexcept { return deflate_[static_cast<int>(f)]; }
     void add_interest(unsigned reactor, Format f, std::uint64_t handle, bool deflate = false) noexcept;
     void remove_interest(unsigned reactor, Format f, bool deflate = false) noexcept;
 
+    // ---- Memory (see above) ----
+    std::size_t memory_bytes() const noexcept { return bytes_; }
+    std::size_t base_bytes() const noexcept { return base_bytes_; }
+    // base_bytes() of a room with this name, before creating it.
+    static std::size_t base_bytes_for(std::string_view name, unsigned reactors) noexcept;
+    // What a held frame costs (with its compressed sibling).
+    static std::size_t frame_bytes(const FrameRef* f) noexcept;
+    // What a new room's first message adds: the frame and the ring's first slot.
+    static std::size_t first_message_bytes(const FrameRef* f) noexcept;
+    // Drops the oldest held message (the latest one when it is the only one); the ring's slots are given
+    // back when nothing is left. False if nothing is held.
+    bool evict_oldest() noexcept;
+    // The stamp (RoomLedger::stamps) of the oldest held message; valid while held() > 0.
+    std::uint64_t oldest_stamp() const noexcept;
+    // memory_bytes() recomputed from scratch (tests and fuzzing: checks the running count).
+    std::size_t recount_bytes() const noexcept;
+
 private:
+    friend class RoomTable;
+
     struct Slot {
         FrameRef* raw = nullptr;
         FrameRef* env = nullptr;
-        void clear() noexcept;
+        std::uint64_t stamp = 0;
     };
     Slot* slot_for(std::uint64_t seq) noexcept;
+    const Slot* slot_for(std::uint64_t seq) const noexcept;
+    std::uint32_t ring_limit() const noexcept { return capacity_ ? capacity_ : 1; }
+    bool grow() noexcept;
+    void free_ring() noexcept;
+    void clear(Slot& s) noexcept;
+    void charge(std::ptrdiff_t delta) noexcept {
+        bytes_ += static_cast<std::size_t>(delta);
+        if (ledger_) ledger_->bytes += static_cast<std::size_t>(delta);
+    }
 
     std::string name_;
     std::uint64_t last_seq_ = 0;
+    RoomLedger* ledger_;
+    // ring_[seq % ring_slots_] for the held seqs last_seq_ - held_ + 1 .. last_seq_. With --history 0 the
+    // ring has one slot, for the latest value.
+    std::unique_ptr<Slot[]> ring_;
     std::uint32_t capacity_;
-    std::vector<Slot> ring_;  // ring_[seq % capacity_]
-    Slot latest_;             // used when capacity_ == 0 (the last value is kept regardless)
-    std::vector<Interest> interest_;
+    std::uint32_t ring_slots_ = 0;
+    std::uint32_t held_ = 0;
     std::uint32_t total_[format_count] = {0, 0};
     std::uint32_t deflate_[format_count] = {0, 0};
+    std::size_t base_bytes_;
+    std::size_t bytes_ = 0;
+    std::uint32_t heap_index_ = UINT32_MAX;  // RoomTable's eviction heap (room_table.hpp)
+    std::vector<Interest> interest_;
 };
 
 // ---- Local subscriber list (any reactor) -------------------------------------------------------------

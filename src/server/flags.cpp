@@ -134,6 +134,16 @@ const std::vector<Flag>& flags() {
              c.history = static_cast<std::uint32_t>(n);
              return true;
          }},
+        {"--room-memory", "BYTES", "1G",
+         "memory for rooms and their history, all reactors together (each keeps the rooms it owns within an "
+         "equal share); past it the oldest messages are evicted and empty rooms nobody subscribes to are deleted; "
+         "a new room that cannot fit is refused",
+         [](std::string_view v, Config& c) {
+             std::size_t n;
+             if (!parse_size_bytes(v, n) || n < (std::size_t{64} << 10)) return false;
+             c.room_memory_bytes = n;
+             return true;
+         }},
         {"--max-backlog", "BYTES", "1M",
          "unsent bytes a connection may queue; past it --slow-consumer applies (and echo input is paused)",
          [](std::string_view v, Config& c) {

@@ -43,6 +43,12 @@ bool query_param(std::string_view query, std::string_view name, std::string_view
 
 enum class TokenCheck { ok, missing, wrong };
 
+// The owner of a room could not create it within --room-memory (pubsub/room_table.hpp): the answer to
+// the subscribe or publish that wanted it. /ws: an error reply with this code; POST: 503; raw publisher:
+// close 1013 (Try Again Later); raw subscriber: 503 instead of the 101.
+constexpr std::string_view room_limit_code = "room_memory_limit";
+constexpr std::string_view room_limit_message = "room memory limit reached (--room-memory)";
+
 // Key of a pending /ws subscription in Worker::sub_ids_.
 std::uint64_t sub_key(pubsub::SubHandle h) noexcept { return (std::uint64_t{h.generation} << 32) | h.index; }
 
@@ -201,7 +207,7 @@ bool Worker::post_publish(Connection& c, const http::Request& req, std::string_v
     const bool text = simd::validate_utf8(body, len, simd::utf8_accept) == simd::utf8_accept;
     if (!c.rooms && !(c.rooms = new (std::nothrow) ConnRooms())) return bad(503, "out of memory");
     if (!hub_->publish(room, text ? ws::Opcode::text : ws::Opcode::binary, {body, static_cast<std::size_t>(len)},
-                       who_of(c)))
+                       who_of(c), true, {}))
         return bad(503, "out of memory");
     stats_.published.fetch_add(1, std::memory_order_relaxed);
     c.rooms->publish_room = std::string(room);
@@ -215,17 +221,27 @@ void Worker::on_published(pubsub::PublisherId who, std::uint64_t seq) noexcept {
     Connection* cp = lookup(who);
     if (!cp || !cp->rooms || !cp->rooms->awaiting_publish) return;
     Connection& c = *cp;
-    c.rooms->awaiting_publish = false;
-    c.read_paused = false;
     if (seq == 0) {
         c.keep_alive = false;
-        out_http(c, 503, "", "text/plain", "publish failed (out of memory)\n");
-    } else {
-        const pubsub::PublishedReply r{c.rooms->publish_room, seq};
-        std::string body(pubsub::reply_bytes(r), '\0');
-        pubsub::write_reply(body.data(), r);
-        body += '\n';
+        answer_post(c, 503, "publish failed (out of memory)\n");
+        return;
+    }
+    const pubsub::PublishedReply r{c.rooms->publish_room, seq};
+    std::string body(pubsub::reply_bytes(r), '\0');
+    pubsub::write_reply(body.data(), r);
+    body += '\n';
+    answer_post(c, 200, body);
+}
+
+// The answer to a POST /publish waiting for its room's owner; then the next pipelined request, if any.
+void Worker::answer_post(Connection& c, int status, std::string_view body) noexcept {
+    c.rooms->awaiting_publish = false;
+    c.read_paused = false;
+    if (status == 200) {
         out_http(c, 200, "Cache-Control: no-store\r\n", "application/json", body);
+    } else {
+        stats_.http_errors.fetch_add(1, std::memory_order_relaxed);
+        out_http(c, status, "", "text/plain", body);
     }
     finish_response(c);
     flush(c);
@@ -237,10 +253,68 @@ void Worker::on_published(pubsub::PublisherId who, std::uint64_t seq) noexcept {
     }
 }
 
+void Worker::on_publish_refused(pubsub::PublisherId who, std::string_view, std::string_view note) noexcept {
+    Connection* cp = lookup(who);
+    if (!cp || !cp->rooms) return;
+    Connection& c = *cp;
+    if (c.state == ConnState::http) {
+        if (c.rooms->awaiting_publish) answer_post(c, 503, std::string(room_limit_message) + "\n");
+        return;
+    }
+    if (c.state != ConnState::websocket) return;  // already closing: later answers find nobody to tell
+    switch (c.route) {
+    case Route::control:  // the connection stays open, as after any error reply; `note` is the pub's id
+        control_error(c, room_limit_code, room_limit_message, note);
+        flush(c);
+        return;
+    case Route::raw_pub:  // nobody to answer on a raw publisher: it is closed, to retry later
+        fail_ws(c, 1013, room_limit_message);
+        return;
+    default:
+        return;
+    }
+}
+
+void Worker::on_subscribe_refused(pubsub::SubscriberId who, pubsub::SubHandle h, std::string_view,
+                                  pubsub::Format) noexcept {
+    std::string id;
+    if (auto it = sub_ids_.find(sub_key(h)); it != sub_ids_.end()) {
+        id = std::move(it->second);
+        sub_ids_.erase(it);
+    }
+    Connection* cp = lookup(who);
+    if (!cp || !cp->rooms) return;
+    Connection& c = *cp;
+    std::vector<ConnRooms::Sub>& subs = c.rooms->subs;  // the hub has ended the subscription already
+    for (std::size_t i = 0; i < subs.size(); ++i) {
+        if (subs[i].handle.index == h.index && subs[i].handle.generation == h.generation) {
+            subs.erase(subs.begin() + static_cast<long>(i));
+            break;
+        }
+    }
+    if (c.state == ConnState::http && c.rooms->awaiting_subscribe) {
+        // A raw subscriber's 101 waits for this answer: it gets a 503 instead, and the connection closes.
+        c.rooms->awaiting_subscribe = false;
+        std::string().swap(c.rooms->pending_101);
+        c.read_paused = false;
+        c.keep_alive = false;
+        stats_.http_errors.fetch_add(1, std::memory_order_relaxed);
+        out_http(c, 503, "", "text/plain", std::string(room_limit_message) + "\n");
+        finish_response(c);
+        flush(c);
+        if (!c.dead) update_events(c);
+        return;
+    }
+    if (c.state != ConnState::websocket || c.route != Route::control) return;
+    control_error(c, room_limit_code, room_limit_message, id);
+    flush(c);
+}
+
+
 bool Worker::on_room_message(Connection& c, ws::Opcode op, std::span<std::byte> payload) noexcept {
     switch (c.route) {
     case Route::raw_pub:
-        if (!hub_->publish(c.rooms->publish_room, op, payload, std::nullopt)) {
+        if (!hub_->publish(c.rooms->publish_room, op, payload, who_of(c), false, {})) {
             fail_ws(c, 1011, "out of memory");
             return false;
         }
@@ -317,7 +391,7 @@ void Worker::on_control(Connection& c, std::span<std::byte> text) noexcept {
     case pubsub::Op::pub: {
         if (!rooms.can_publish) return control_error(c, "forbidden", "publishing needs --publish-token", req.id);
         const std::span<const std::byte> data(reinterpret_cast<const std::byte*>(req.data.data()), req.data.size());
-        if (!hub_->publish(req.room, ws::Opcode::text, data, std::nullopt))
+        if (!hub_->publish(req.room, ws::Opcode::text, data, who_of(c), false, req.id))
             return control_error(c, "internal", "out of memory", req.id);
         stats_.published.fetch_add(1, std::memory_order_relaxed);
         return;
@@ -585,6 +659,31 @@ std::string Worker::metrics_text() {
                                 "# TYPE roomcast_io_batched_ops_total counter\nroomcast_io_batched_ops_total %llu\n",
                                 static_cast<unsigned long long>(batches), static_cast<unsigned long long>(ops));
     out.append(buf, static_cast<std::size_t>(k));
+    std::uint64_t rooms = 0, room_bytes = 0, evictions = 0, deleted = 0, refusals = 0;
+    for (const Worker* w : shared_.workers) {
+        if (!w->hub_) continue;
+        const pubsub::RoomTableStats& r = w->hub_->rooms().stats();
+        rooms += r.rooms.load(std::memory_order_relaxed);
+        room_bytes += r.memory_bytes.load(std::memory_order_relaxed);
+        evictions += r.evictions.load(std::memory_order_relaxed);
+        deleted += r.deleted.load(std::memory_order_relaxed);
+        refusals += r.refusals.load(std::memory_order_relaxed);
+    }
+    const int r = std::snprintf(
+        buf, sizeof buf,
+        "# HELP roomcast_rooms Rooms held (by their owner reactors).\n# TYPE roomcast_rooms gauge\nroomcast_rooms %llu\n"
+        "# HELP roomcast_room_memory_bytes Memory the rooms hold: history frames and per-room overhead (--room-memory).\n"
+        "# TYPE roomcast_room_memory_bytes gauge\nroomcast_room_memory_bytes %llu\n"
+        "# HELP roomcast_room_evictions_total History messages evicted to stay within --room-memory.\n"
+        "# TYPE roomcast_room_evictions_total counter\nroomcast_room_evictions_total %llu\n"
+        "# HELP roomcast_rooms_deleted_total Rooms deleted because they held nothing and had no subscriber.\n"
+        "# TYPE roomcast_rooms_deleted_total counter\nroomcast_rooms_deleted_total %llu\n"
+        "# HELP roomcast_room_refusals_total Subscribes and publishes refused: their new room did not fit --room-memory.\n"
+        "# TYPE roomcast_room_refusals_total counter\nroomcast_room_refusals_total %llu\n",
+        static_cast<unsigned long long>(rooms), static_cast<unsigned long long>(room_bytes),
+        static_cast<unsigned long long>(evictions), static_cast<unsigned long long>(deleted),
+        static_cast<unsigned long long>(refusals));
+    out.append(buf, static_cast<std::size_t>(r));
     return out;
 }
 

@@ -103,7 +103,8 @@ Worker::Worker(unsigned id, Shared& shared, const int (&listen_fds)[2], const bo
     set_listening(true);
     if (shared_.bus) {
         port_ = &shared_.bus->port(id_);
-        hub_ = std::make_unique<pubsub::Hub>(*port_, static_cast<pubsub::HubSink&>(*this), cfg_.history);
+        hub_ = std::make_unique<pubsub::Hub>(*port_, static_cast<pubsub::HubSink&>(*this), cfg_.history,
+                                             cfg_.room_memory_bytes);
         net::sys::epoll_set(epfd_.get(), EPOLL_CTL_ADD, port_->wake_fd(), EPOLLIN, epoll_key(bus_slot, 0));
     }
     dirty_.reserve(1024);

@@ -165,6 +165,10 @@ private:
                        const pubsub::ReplayPlan& plan, std::span<pubsub::FrameRef* const> replay) noexcept override;
     void on_deliver(pubsub::FrameRef* frame, std::span<const pubsub::SubscriberId> subs) noexcept override;
     void on_published(pubsub::PublisherId who, std::uint64_t seq) noexcept override;
+    void on_subscribe_refused(pubsub::SubscriberId who, pubsub::SubHandle h, std::string_view room,
+                              pubsub::Format format) noexcept override;
+    void on_publish_refused(pubsub::PublisherId who, std::string_view room, std::string_view note) noexcept override;
+    void answer_post(Connection& c, int status, std::string_view body) noexcept;
     // FrameCompressor (owner side: the compressed sibling of a room frame, once per process)
     pubsub::FrameRef* compress(const pubsub::FrameRef& frame) noexcept override;
     bool takes_shared_deflate(const Connection& c) const noexcept;

@@ -83,6 +83,23 @@ TEST(FrameRef, RejectsImpossibleSizes) {
               nullptr);
 }
 
+TEST(FrameRef, CarriesATagAndANoteAfterTheWireBytes) {
+    const auto p = pattern(300);
+    FrameRef* f = FrameRef::make(ws::Opcode::binary, p, 0, 0, "room", Format::raw, "\"req-7\"");
+    ASSERT_NE(f, nullptr);
+    expect_frame(*f, ws::Opcode::binary, p, 0);
+    EXPECT_EQ(f->tag(), "room");
+    EXPECT_EQ(f->note(), "\"req-7\"");
+    EXPECT_EQ(f->alloc_bytes(), sizeof(FrameRef) + f->wire().size() + 4 + 7);  // the block make() allocated
+    f->release();
+    f = FrameRef::make(ws::Opcode::text, p);
+    EXPECT_EQ(f->note(), "");
+    EXPECT_EQ(f->alloc_bytes(), sizeof(FrameRef) + f->wire().size());
+    f->release();
+    const std::string too_long(FrameRef::max_note_bytes + 1, 'x');
+    EXPECT_EQ(FrameRef::make(ws::Opcode::text, p, 0, 0, "r", Format::raw, too_long), nullptr);
+}
+
 TEST(FrameRef, CountsReferencesInBulk) {
     FrameRef* f = FrameRef::make(ws::Opcode::text, pattern(5), 0, 1);
     ASSERT_NE(f, nullptr);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <map>
@@ -43,6 +44,8 @@ struct Record {
 struct RecordingSink : HubSink {
     std::map<SubscriberId, Record> subs;
     std::vector<std::pair<PublisherId, std::uint64_t>> acks;
+    std::vector<SubscriberId> refused_subs;
+    std::vector<std::pair<PublisherId, std::string>> refused_pubs;  // who, room + "|" + note
     std::string problems;
 
     void on_subscribed(SubscriberId who, SubHandle, std::string_view, Format, const ReplayPlan& plan,
@@ -70,6 +73,13 @@ struct RecordingSink : HubSink {
         frame->release();  // one reference per reactor, whatever the number of subscribers
     }
     void on_published(PublisherId who, std::uint64_t seq) noexcept override { acks.emplace_back(who, seq); }
+    void on_subscribe_refused(SubscriberId who, SubHandle, std::string_view, Format) noexcept override {
+        if (subs[who].subscribed) problems += "refused after subscribed;";
+        refused_subs.push_back(who);
+    }
+    void on_publish_refused(PublisherId who, std::string_view room, std::string_view note) noexcept override {
+        refused_pubs.emplace_back(who, std::string(room) + "|" + std::string(note));
+    }
 };
 
 // N reactors on one thread, pumped by hand: deterministic interleavings.
@@ -78,10 +88,12 @@ struct Cluster {
     std::vector<std::unique_ptr<RecordingSink>> sinks;
     std::vector<std::unique_ptr<Hub>> hubs;
 
-    Cluster(unsigned n, std::uint32_t history, std::size_t ring = 64) : bus(Bus::create(n, ring)) {
+    // `budget`: --room-memory for all n reactors together.
+    Cluster(unsigned n, std::uint32_t history, std::size_t ring = 64, std::size_t budget = SIZE_MAX)
+        : bus(Bus::create(n, ring)) {
         for (unsigned r = 0; r < n; ++r) {
             sinks.push_back(std::make_unique<RecordingSink>());
-            hubs.push_back(std::make_unique<Hub>(bus->port(r), *sinks[r], history));
+            hubs.push_back(std::make_unique<Hub>(bus->port(r), *sinks[r], history, budget));
         }
     }
     ~Cluster() {
@@ -405,6 +417,177 @@ TEST(Hub, ShutdownDisposesMessagesInFlight) {
     c.bus->port(1).flush();
 }
 
+// ---- Room memory (--room-memory) ---------------------------------------------------------------------
+
+// A budget (all reactors together) that holds about `rooms` one-message rooms of these names per reactor.
+std::size_t budget_for(unsigned reactors, double rooms, std::size_t payload = 100) {
+    FrameRef* f = FrameRef::make(ws::Opcode::text, bytes(std::string(payload, 'x')), 0, 0, "room-00");
+    const std::size_t one = Room::base_bytes_for("room-00", reactors) + 24 + malloc_overhead_bytes + Room::frame_bytes(f);
+    f->release();
+    return static_cast<std::size_t>(rooms * double(one)) * reactors;
+}
+
+TEST(HubMemory, EvictedHistoryIsAGapOnResumeAndLiveGoesOn) {
+    Cluster c(2, 64, 64, budget_for(2, 12));
+    const std::string room = room_owned_by(0, 2);
+    c.hub(1).subscribe(1, room, Format::raw, std::nullopt, false);  // live all along
+    c.settle();
+    for (int i = 0; i < 30; ++i)
+        ASSERT_TRUE(c.hub(1).publish(room, ws::Opcode::text, bytes(std::string(100, 'a' + i % 26)), std::nullopt));
+    c.settle();
+    const Room* r = c.hub(0).owned_room(room);
+    ASSERT_NE(r, nullptr);
+    EXPECT_GT(r->oldest_held(), 1u);  // the budget holds fewer than 30 messages
+    EXPECT_GT(c.hub(0).rooms().stats().evictions.load(), 0u);
+    EXPECT_EQ(c.sink(1).subs[1].seqs, range(1, 30));  // eviction never costs a live subscriber anything
+    const std::uint64_t oldest = r->oldest_held();
+    c.hub(1).subscribe(3, room, Format::raw, oldest - 1, false);  // exactly the reach: no gap
+    c.hub(1).subscribe(2, room, Format::envelope, 0, false);      // its envelopes cost memory too
+    c.settle();
+    EXPECT_FALSE(c.sink(1).subs[3].plan.gap);
+    EXPECT_EQ(c.sink(1).subs[3].seqs, range(oldest, 30));
+    EXPECT_TRUE(c.sink(1).subs[2].plan.gap);
+    const std::uint64_t first = c.sink(1).subs[2].plan.first_seq;
+    EXPECT_EQ(first, oldest);  // planned before the envelopes were built
+    EXPECT_EQ(c.sink(1).subs[2].seqs, range(first, 30));
+    EXPECT_GT(c.hub(0).owned_room(room)->oldest_held(), oldest);  // building them evicted more
+    ASSERT_TRUE(c.hub(0).publish(room, ws::Opcode::text, bytes("next"), std::nullopt));
+    c.settle();
+    EXPECT_EQ(c.sink(1).subs[2].seqs.back(), 31u);
+    EXPECT_EQ(c.sink(1).subs[1].seqs, range(1, 31));
+    EXPECT_LE(c.hub(0).rooms().ledger().bytes, c.hub(0).rooms().budget_bytes());
+}
+
+TEST(HubMemory, ARoomWithoutSubscribersIsDeletedAndStartsOverAtSeqOne) {
+    Cluster c(2, 16, 64, budget_for(2, 4));
+    const std::string room = room_owned_by(1, 2);
+    for (int i = 0; i < 3; ++i)
+        ASSERT_TRUE(c.hub(0).publish(room, ws::Opcode::text, bytes(std::string(100, 'x')), PublisherId(i + 1)));
+    c.settle();
+    EXPECT_EQ(c.sink(0).acks.back(), (std::pair<PublisherId, std::uint64_t>{3, 3}));
+    for (int i = 0; i < 12; ++i)  // newer rooms on the same owner push it out
+        ASSERT_TRUE(c.hub(0).publish(room_owned_by(1, 2, i + 1), ws::Opcode::text, bytes(std::string(100, 'y')),
+                                     std::nullopt));
+    c.settle();
+    EXPECT_EQ(c.hub(1).owned_room(room), nullptr);
+    EXPECT_GT(c.hub(1).rooms().stats().deleted.load(), 0u);
+    ASSERT_TRUE(c.hub(0).publish(room, ws::Opcode::text, bytes("again"), PublisherId(9)));
+    c.settle();
+    EXPECT_EQ(c.sink(0).acks.back(), (std::pair<PublisherId, std::uint64_t>{9, 1}));  // a new room
+    // A client resuming from the old room's seqs is "ahead": nothing, no gap, and the reply's end_seq.
+    c.hub(0).subscribe(1, room, Format::raw, 3, false);
+    c.settle();
+    EXPECT_EQ(c.sink(0).subs[1].plan.end_seq, 1u);
+    EXPECT_EQ(c.sink(0).subs[1].plan.count, 0u);
+    EXPECT_FALSE(c.sink(0).subs[1].plan.gap);
+}
+
+TEST(HubMemory, ARoomWithASubscriberIsNeverDeleted) {
+    Cluster c(2, 16, 64, budget_for(2, 4));
+    const std::string room = room_owned_by(1, 2);
+    c.hub(0).subscribe(1, room, Format::raw, std::nullopt, false);
+    c.settle();
+    publish(c.hub(0), room, 3);
+    for (int i = 0; i < 20; ++i)
+        ASSERT_TRUE(c.hub(1).publish(room_owned_by(1, 2, i + 1), ws::Opcode::text, bytes(std::string(100, 'y')),
+                                     std::nullopt));
+    c.settle();
+    const Room* r = c.hub(1).owned_room(room);
+    ASSERT_NE(r, nullptr);
+    EXPECT_EQ(r->held(), 0u);  // even its latest value went, in the end
+    EXPECT_EQ(r->last_seq(), 3u);
+    publish(c.hub(0), room, 1);
+    c.settle();
+    EXPECT_EQ(c.sink(0).subs[1].seqs, range(1, 4));  // the seq goes on
+}
+
+TEST(HubMemory, SubscribeThatWouldCreateARoomIsRefusedWhenNothingCanBeEvicted) {
+    for (unsigned subscriber : {0u, 1u}) {  // remote and local owner
+        Cluster c(2, 16, 64, budget_for(2, 6));
+        std::vector<SubHandle> handles;
+        for (SubscriberId i = 0; i < 20; ++i)
+            handles.push_back(c.hub(subscriber).subscribe(i, room_owned_by(1, 2, static_cast<int>(i)), Format::raw,
+                                                          std::nullopt, false));
+        c.settle();
+        RecordingSink& s = c.sink(subscriber);
+        ASSERT_FALSE(s.refused_subs.empty());
+        const std::size_t answered = 20 - s.refused_subs.size();
+        EXPECT_GE(answered, 4u);
+        for (SubscriberId i = 0; i < 20; ++i) {  // the first ones fit, the rest are refused, in order
+            const bool refused = std::find(s.refused_subs.begin(), s.refused_subs.end(), i) != s.refused_subs.end();
+            EXPECT_EQ(refused, i >= answered) << i;
+            EXPECT_EQ(s.subs[i].subscribed, i < answered) << i;
+        }
+        const RoomTable& t = c.hub(1).rooms();
+        EXPECT_EQ(t.size(), answered);
+        EXPECT_EQ(t.stats().refusals.load(), 20 - answered);
+        EXPECT_EQ(t.stats().evictions.load(), 0u);
+        EXPECT_EQ(c.hub(subscriber).local_rooms(), answered);  // the refused ones are gone here too
+        // A refused handle is stale: unsubscribing it does nothing.
+        c.hub(subscriber).unsubscribe(handles.back());
+        // A publish that would create a room is refused as well, with the room and the note given back.
+        ASSERT_TRUE(c.hub(0).publish(room_owned_by(1, 2, 99), ws::Opcode::text, bytes("x"), PublisherId(5), false, "\"id-7\""));
+        ASSERT_TRUE(c.hub(0).publish(room_owned_by(1, 2, 98), ws::Opcode::text, bytes("x"), PublisherId(6)));  // ack
+        ASSERT_TRUE(c.hub(0).publish(room_owned_by(1, 2, 97), ws::Opcode::text, bytes("x"), std::nullopt));  // silent
+        c.settle();
+        EXPECT_EQ(c.sink(0).refused_pubs,
+                  (std::vector<std::pair<PublisherId, std::string>>{{5, room_owned_by(1, 2, 99) + "|\"id-7\""},
+                                                                    {6, room_owned_by(1, 2, 98) + "|"}}));
+        EXPECT_TRUE(c.sink(0).acks.empty());  // the refusal comes instead of the ack
+        // Publishing to a room that exists still works.
+        ASSERT_TRUE(c.hub(0).publish(room_owned_by(1, 2, 0), ws::Opcode::text, bytes("y"), PublisherId(8)));
+        c.settle();
+        EXPECT_EQ(c.sink(0).acks, (std::vector<std::pair<PublisherId, std::uint64_t>>{{8, 1}}));
+        EXPECT_EQ(s.subs[0].payloads, std::vector<std::string>{"y"});
+        // Everyone leaves: every room goes, and a new room fits again.
+        for (SubscriberId i = 0; i < answered; ++i) c.hub(subscriber).unsubscribe(handles[i]);
+        c.settle();
+        EXPECT_EQ(t.size(), 0u);
+        EXPECT_EQ(t.ledger().bytes, 0u);
+        EXPECT_EQ(t.ledger().pinned, 0u);
+        EXPECT_EQ(t.stats().deleted.load(), answered);
+        c.hub(subscriber).subscribe(100, room_owned_by(1, 2, 99), Format::raw, std::nullopt, false);
+        c.settle();
+        EXPECT_TRUE(s.subs[100].subscribed);
+    }
+}
+
+TEST(HubMemory, ACancelledSubscriptionThatIsRefusedEndsQuietly) {
+    Cluster c(2, 16, 64, budget_for(2, 0.5));  // not even one room fits
+    const std::string room = room_owned_by(1, 2);
+    const SubHandle h = c.hub(0).subscribe(1, room, Format::raw, std::nullopt, false);
+    c.hub(0).unsubscribe(h);
+    c.settle();
+    EXPECT_TRUE(c.sink(0).refused_subs.empty());
+    EXPECT_FALSE(c.sink(0).subs[1].subscribed);
+    EXPECT_EQ(c.hub(0).local_rooms(), 0u);
+    EXPECT_EQ(c.hub(1).rooms().stats().refusals.load(), 1u);
+}
+
+// The owner deletes a room while another reactor's local room still exists (a pending sub keeps it):
+// the pending sub's answer comes from a new room, and the stale pointer is never used (ASan).
+TEST(HubMemory, ARoomDeletedWhileALocalRoomWaitsIsNeverTouched) {
+    Cluster c(2, 16);
+    const std::string room = room_owned_by(0, 2);
+    const SubHandle a = c.hub(1).subscribe(1, room, Format::raw, std::nullopt, false);
+    c.settle();
+    const Room* first = c.hub(0).owned_room(room);
+    ASSERT_NE(first, nullptr);
+    c.hub(1).unsubscribe(a);                                                     // sent first
+    const SubHandle b = c.hub(1).subscribe(2, room, Format::raw, 0, false);      // then this
+    c.bus->port(1).flush();
+    c.turn(0);  // the owner: unsubscribe (the room holds nothing: deleted), then subscribe (a new room)
+    EXPECT_EQ(c.hub(0).rooms().stats().deleted.load(), 1u);
+    c.settle();
+    EXPECT_TRUE(c.sink(1).subs[2].subscribed);
+    publish(c.hub(1), room, 2);
+    c.settle();
+    EXPECT_EQ(c.sink(1).subs[2].seqs, range(1, 2));
+    c.hub(1).unsubscribe(b);  // goes to the new room
+    c.settle();
+    EXPECT_EQ(c.hub(0).owned_room(room)->subscribers(Format::raw), 0u);
+}
+
 // ---- Many threads -----------------------------------------------------------------------------------
 // Reactor threads publish to shared rooms while their subscribers come and go, resume with `since`,
 // or ask for the last value. Every subscriber must see replay then live as one run of consecutive
@@ -445,6 +628,12 @@ struct StressSink : HubSink {
         }
         if (plan.count && plan.first_seq + plan.count - 1 != plan.end_seq) fail("replay does not reach end_seq");
         s.next = plan.end_seq + 1;
+    }
+    void on_subscribe_refused(SubscriberId, SubHandle, std::string_view, Format) noexcept override {
+        fail("refused without a memory limit");
+    }
+    void on_publish_refused(PublisherId, std::string_view, std::string_view) noexcept override {
+        fail("publish refused without a memory limit");
     }
     void on_deliver(FrameRef* frame, std::span<const SubscriberId> ids) noexcept override {
         for (SubscriberId id : ids) {

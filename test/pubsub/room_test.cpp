@@ -186,6 +186,118 @@ TEST(RoomReplay, EveryFramePlannedIsHeld) {
     }
 }
 
+// ---- Lazy ring and memory ------------------------------------------------------------------------------
+
+TEST(RoomRing, StartsEmptyAndDoublesUpToHistory) {
+    Room room("r", 1000, 1);
+    EXPECT_EQ(room.ring_slots(), 0u);
+    std::vector<std::uint32_t> sizes;  // every size the ring took: each change is one allocation
+    for (int i = 0; i < 3000; ++i) {
+        room.publish(raw("m" + std::to_string(room.last_seq() + 1)));
+        if (sizes.empty() || sizes.back() != room.ring_slots()) sizes.push_back(room.ring_slots());
+    }
+    EXPECT_EQ(sizes, (std::vector<std::uint32_t>{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000}));
+    EXPECT_EQ(room.history_size(), 1000u);
+    EXPECT_EQ(room.oldest_held(), 2001u);
+    for (std::uint64_t s = 2001; s <= 3000; ++s) {
+        ASSERT_NE(room.frame(s, Format::raw), nullptr) << s;
+        EXPECT_EQ(text(room.frame(s, Format::raw)->payload()), "m" + std::to_string(s));
+    }
+    EXPECT_EQ(room.frame(2000, Format::raw), nullptr);
+}
+
+TEST(RoomRing, GrowingKeepsEveryHeldMessageAtItsSeq) {
+    // Odd histories (the last step is not a doubling) and growth right after eviction made room.
+    for (std::uint32_t history : {1u, 2u, 3u, 5u, 7u, 12u}) {
+        Room room("r", history, 1);
+        for (int i = 0; i < 40; ++i) {
+            if (i % 9 == 8) room.evict_oldest();
+            room.publish(raw("m" + std::to_string(room.last_seq() + 1)));
+            ASSERT_LE(room.ring_slots(), history);
+            for (std::uint64_t s = room.oldest_held(); s <= room.last_seq(); ++s) {
+                ASSERT_NE(room.frame(s, Format::raw), nullptr) << history << " " << s;
+                ASSERT_EQ(text(room.frame(s, Format::raw)->payload()), "m" + std::to_string(s)) << history;
+            }
+        }
+    }
+}
+
+TEST(RoomRing, SteadyStateDoesNotGrow) {
+    Room room("r", 64, 1);
+    for (int i = 0; i < 64; ++i) room.publish(raw("same size"));
+    const std::uint32_t slots = room.ring_slots();
+    const std::size_t bytes = room.memory_bytes();
+    for (int i = 0; i < 500; ++i) room.publish(raw("same size"));  // overflow reuses the slots
+    EXPECT_EQ(room.ring_slots(), slots);
+    EXPECT_EQ(room.memory_bytes(), bytes);
+}
+
+TEST(RoomMemory, AnIdleRoomWithOneSmallMessageCostsAFewHundredBytes) {
+    Room room("ticker:BTC-USD", 1024, 8);
+    room.publish(raw("{\"p\":1}"));
+    EXPECT_EQ(room.ring_slots(), 1u);
+    EXPECT_LT(room.memory_bytes(), 600u);  // was 1024 slots x 16 B = 16 KiB before the lazy ring
+    EXPECT_GT(room.memory_bytes(), room.base_bytes());
+    EXPECT_EQ(room.base_bytes(), Room::base_bytes_for("ticker:BTC-USD", 8));
+}
+
+TEST(RoomMemory, CountsFramesEnvelopesSiblingsAndSlotsExactly) {
+    RoomLedger ledger;
+    {
+        Room room(std::string(40, 'n'), 8, 2, &ledger);  // a name long enough for its own allocation
+        EXPECT_EQ(ledger.bytes, room.base_bytes());
+        EXPECT_GT(room.base_bytes(), Room::base_bytes_for("short", 2));
+        publish_n(room, 5);
+        ASSERT_NE(room.frame(3, Format::envelope), nullptr);  // a cached envelope counts
+        room.attach_deflated(4, Format::raw, raw("zz"));        // so does a compressed sibling
+        room.attach_deflated(4, Format::raw, raw("again"));     // already has one: released, not counted
+        EXPECT_EQ(room.memory_bytes(), room.recount_bytes());
+        EXPECT_EQ(ledger.bytes, room.memory_bytes());
+        const std::size_t frames = Room::frame_bytes(room.frame(1, Format::raw));
+        EXPECT_EQ(frames, room.frame(1, Format::raw)->alloc_bytes() + malloc_overhead_bytes);
+        publish_n(room, 20);  // overflow: the old frames' bytes go, the new ones come
+        EXPECT_EQ(room.memory_bytes(), room.recount_bytes());
+        while (room.evict_oldest()) EXPECT_EQ(room.memory_bytes(), room.recount_bytes());
+        EXPECT_EQ(room.ring_slots(), 0u);  // nothing held: the ring is given back
+        EXPECT_EQ(room.memory_bytes(), room.base_bytes());
+        room.add_interest(1, Format::raw, 1);
+        EXPECT_EQ(ledger.pinned, room.base_bytes());
+        room.add_interest(0, Format::envelope, 1);
+        EXPECT_EQ(ledger.pinned, room.base_bytes());  // once per room, not per subscriber
+    }
+    EXPECT_EQ(ledger.bytes, 0u);  // a deleted room gives everything back, pinned base included
+    EXPECT_EQ(ledger.pinned, 0u);
+}
+
+TEST(RoomMemory, EvictedMessagesAreAGapExactlyLikeRingOverflow) {
+    Room room("r", 16, 1);
+    publish_n(room, 10);
+    EXPECT_TRUE(room.evict_oldest());
+    EXPECT_TRUE(room.evict_oldest());
+    EXPECT_TRUE(room.evict_oldest());  // holds 4..10 now
+    EXPECT_EQ(room.oldest_held(), 4u);
+    EXPECT_EQ(room.frame(3, Format::raw), nullptr);
+    expect_plan(room, {0, false, 4, 7, true});               // from the start: gap, from the oldest held
+    expect_plan(room, {2, false, 4, 7, true});               // 3 was evicted
+    expect_plan(room, {3, false, 4, 7, false});              // exactly the reach
+    expect_plan(room, {std::nullopt, true, 10, 1, false});   // the latest is still there
+    publish_n(room, 1);                                      // and the ring goes on: holds 4..11
+    expect_plan(room, {3, false, 4, 8, false});
+}
+
+TEST(RoomMemory, TheLatestValueGoesOnlyWhenEvictedLast) {
+    Room room("r", 0, 1);  // --history 0: only the last value
+    publish_n(room, 3);
+    expect_plan(room, {std::nullopt, true, 3, 1, false});
+    EXPECT_TRUE(room.evict_oldest());
+    EXPECT_FALSE(room.evict_oldest());
+    expect_plan(room, {std::nullopt, true, 0, 0, false});  // nothing held: "last" finds nothing
+    expect_plan(room, {1, false, 0, 0, true});
+    EXPECT_EQ(room.last_seq(), 3u);  // the seq goes on while the room exists
+    EXPECT_EQ(room.publish(raw("x")), 4u);
+    expect_plan(room, {std::nullopt, true, 4, 1, false});
+}
+
 TEST(RoomInterest, CountsPerReactorAndFormat) {
     Room room("r", 4, 3);
     room.add_interest(1, Format::raw, 7);

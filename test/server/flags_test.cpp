@@ -50,6 +50,22 @@ TEST(Flags, BadValuesAreOneLineErrors) {
     }
 }
 
+TEST(Flags, RoomMemoryTakesBytesWithAFloor) {
+    Config cfg;
+    std::string err;
+    EXPECT_EQ(cfg.room_memory_bytes, std::size_t{1} << 30);  // 1G by default
+    ASSERT_EQ(parse({"--room-memory", "64M"}, cfg, err), FlagsResult::run) << err;
+    EXPECT_EQ(cfg.room_memory_bytes, std::size_t{64} << 20);
+    ASSERT_EQ(parse({"--room-memory=64K"}, cfg, err), FlagsResult::run) << err;
+    EXPECT_EQ(cfg.room_memory_bytes, std::size_t{64} << 10);
+    for (const char* bad : {"63K", "0", "x", "-1", "1T"}) {
+        EXPECT_EQ(parse({"--room-memory", bad}, cfg, err), FlagsResult::error) << bad;
+        EXPECT_NE(err.find("--room-memory"), std::string::npos) << err;
+    }
+    EXPECT_NE(help_text().find("--room-memory BYTES"), std::string::npos);
+    EXPECT_NE(help_text().find("refused [1G]"), std::string::npos);
+}
+
 TEST(Flags, HelpListsEveryFlagWithDefault) {
     Config cfg;
     std::string err;

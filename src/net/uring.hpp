@@ -17,6 +17,7 @@
 // init() returns false and the caller keeps using plain syscalls.
 #pragma once
 #include <liburing.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -53,9 +54,11 @@ public:
 
     // Queue one send of [p, p+n) on fd; `tag` comes back in run(). Requires !full(). The bytes must stay
     // valid until run() returns.
-    void send(int fd, const void* p, std::size_t n, std::uint64_t tag) noexcept {
+    // `more`: MSG_MORE, the bytes may wait in the kernel for what follows (a close() then puts its FIN
+    // in the same segment).
+    void send(int fd, const void* p, std::size_t n, std::uint64_t tag, bool more = false) noexcept {
         io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-        io_uring_prep_send(sqe, fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+        io_uring_prep_send(sqe, fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL | (more ? MSG_MORE : 0));
         io_uring_sqe_set_data64(sqe, tag);
         ++prepared_;
     }
@@ -74,6 +77,20 @@ public:
         ++prepared_;
     }
 
+    // Queue one close(fd) (the descriptor number stays ours until run() ran it). Requires !full().
+    void close(int fd, std::uint64_t tag) noexcept {
+        io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+        io_uring_prep_close(sqe, fd);
+        io_uring_sqe_set_data64(sqe, tag);
+        ++prepared_;
+    }
+    // Queue one epoll_ctl(epfd, op, fd, ev) (*ev stays valid until run() returns). Requires !full().
+    void epoll_ctl(int epfd, int op, int fd, epoll_event* ev, std::uint64_t tag) noexcept {
+        io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+        io_uring_prep_epoll_ctl(sqe, epfd, fd, op, ev);
+        io_uring_sqe_set_data64(sqe, tag);
+        ++prepared_;
+    }
     // Runs everything queued with one io_uring_enter and calls done(tag, result) for each operation that
     // ran (result: bytes sent or -errno). False if the kernel did not take every operation: those were
     // not reported through done() (callers preset a failure result for them) and the ring is retired:

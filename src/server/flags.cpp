@@ -239,8 +239,9 @@ const std::vector<Flag>& flags() {
              return true;
          }},
         {"--io-uring", "on|off", "on",
-         "send a reactor turn's writes (replies, room deliveries) with one io_uring system call instead of one "
-         "send() per socket; off, or a kernel without io_uring, uses send()",
+         "batch a reactor turn's socket work (registrations, reads, replies, room deliveries, closes) into a few "
+         "io_uring system calls instead of one system call per socket and operation; off, or a kernel without "
+         "io_uring, uses epoll_ctl()/recv()/send()/close()",
          [](std::string_view v, Config& c) {
              if (v != "on" && v != "off") return false;
              c.io_uring = v == "on";

@@ -653,9 +653,9 @@ std::string Worker::metrics_text() {
         ops += w->stats().io_batched_ops.load(std::memory_order_relaxed);
     }
     const int k = std::snprintf(buf, sizeof buf,
-                                "# HELP roomcast_io_batches_total io_uring system calls that carried batched reads and sends (--io-uring).\n"
+                                "# HELP roomcast_io_batches_total io_uring system calls that carried batched socket operations (--io-uring).\n"
                                 "# TYPE roomcast_io_batches_total counter\nroomcast_io_batches_total %llu\n"
-                                "# HELP roomcast_io_batched_ops_total Reads and sends carried by those calls.\n"
+                                "# HELP roomcast_io_batched_ops_total Operations (registrations, reads, sends, closes) carried by those calls.\n"
                                 "# TYPE roomcast_io_batched_ops_total counter\nroomcast_io_batched_ops_total %llu\n",
                                 static_cast<unsigned long long>(batches), static_cast<unsigned long long>(ops));
     out.append(buf, static_cast<std::size_t>(k));

@@ -91,6 +91,8 @@ Worker::Worker(unsigned id, Shared& shared, const int (&listen_fds)[2], const bo
             reads_.reserve(read_group);
             read_arena_ = std::make_unique<std::byte[]>(read_padding_bytes + read_group * (read_slice_bytes + read_padding_bytes));
             batch_.reserve(batch_entries);
+            adds_.reserve(ring_.capacity());
+            closes_.reserve(ring_.capacity());
             biov_ = std::make_unique<iovec[]>(batch_iov);
             bmh_ = std::make_unique<msghdr[]>(batch_entries);
         } else if (!logged.exchange(true)) {
@@ -173,6 +175,7 @@ Worker::~Worker() {
         Connection& c = slot(i);
         if (c.state != ConnState::free && !c.dead) close_now(c);
     }
+    if (ring_.ok()) submit_batch();  // the closes just prepared
     reap();
     for (OutQueue* q : free_queues_) delete q;
 }
@@ -213,6 +216,7 @@ void Worker::run() noexcept {
             port_->flush();
             if (!port_->prepare_sleep()) timeout = 0;  // messages are waiting: poll
         }
+        submit_batch();  // closes (timers, shutdown) prepared since the last run: not while we sleep
         const int n = net::sys::epoll_wait_for(epfd_.get(), events_, static_cast<int>(std::size(events_)), timeout);
         if (port_) port_->woke();
         now_ms_ = monotonic_ms();
@@ -292,76 +296,100 @@ void Worker::set_listening(bool on) noexcept {
     listening_ = on;
 }
 
+// A readable listener: up to 64 connections per event. (Accepting through the ring, in rounds with
+// IORING_ACCEPT_DONTWAIT, measured no better than accept4() here, nor did a first read of the request
+// in the same turn: both were tried and dropped.)
 void Worker::on_accept(int which) noexcept {
     for (int i = 0; i < 64; ++i) {
         sockaddr_storage ss;
         socklen_t len = sizeof ss;
         const int fd = net::sys::accept_nb(listen_fd_[which].get(), &ss, &len);
         if (fd < 0) {
-            if (fd == -EAGAIN || fd == -EWOULDBLOCK) return;
-            if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM) {
-                // Out of descriptors: stop accepting for a moment instead of spinning on a readable listener.
-                ROOMCAST_LOG(warn, "reactor %u: accept: %s; pausing accepts for 100 ms\n", id_, std::strerror(-fd));
-                set_listening(false);
-                accept_paused_until_ms_ = now_ms_ + 100;
-                return;
-            }
-            continue;  // ECONNABORTED and friends: that one connection is gone
-        }
-        // TCP_NODELAY comes from the listener (net/listener.cpp).
-        Connection* cp = alloc_connection();
-        if (!cp) {
-            net::sys::close_fd(fd);
+            if (accept_error(-fd)) return;
             continue;
         }
-        Connection& c = *cp;
-        const std::uint32_t gen = c.generation;
-        const std::uint32_t index = c.index;
-        c.~Connection();
-        new (&c) Connection();
-        c.generation = gen;
-        c.index = index;
-        c.fd = fd;
-        c.last_rx_ms = now_ms_;
-        c.last_ping_ms = now_ms_;
-        ++live_;
-        conn_count_.fetch_add(1, std::memory_order_relaxed);
-        const bool over_cap = shared_.open_connections.fetch_add(1, std::memory_order_relaxed) >= cfg_.max_connections;
-        c.counted_open = true;
-        c.state = ConnState::http;
-        if (net::sys::epoll_set(epfd_.get(), EPOLL_CTL_ADD, fd, EPOLLIN, epoll_key(c.index, c.generation)) < 0) {
-            close_now(c);
-            continue;
-        }
-        c.epoll_events = ev_in;
-        if (listen_tls_[which]) {
-            // The TLS handshake happens in the http state, under --handshake-timeout.
-            const std::shared_ptr<const tls::TlsContext> ctx = shared_.tls->current();
-            c.tls = new (std::nothrow) tls::TlsSession();
-            if (!c.tls || !ctx || c.tls->open(*ctx, fd) == tls::Status::error) {
-                close_now(c);
-                continue;
-            }
-        }
-        bool over_ip_cap = false;
-        if (shared_.ip_limiter) {
-            c.peer_ip = ip_key(ss);
-            if (shared_.ip_limiter->try_acquire(c.peer_ip)) c.counted_ip = true;
-            else over_ip_cap = true;
-        }
-        if (over_cap || over_ip_cap) {
-            // At the cap: answer 503 and close; the connection stops counting at once.
-            shared_.open_connections.fetch_sub(1, std::memory_order_relaxed);
-            c.counted_open = false;
-            c.keep_alive = false;
-            out_http(c, 503, "Retry-After: 1\r\n", "text/plain",
-                     over_cap ? "connection limit reached (--max-connections)\n"
-                              : "too many connections from your address (--max-connections-per-ip)\n");
-            linger(c);
-            continue;
-        }
-        wheel_.schedule(c.timer, now_ms_ + cfg_.handshake_timeout_ms);
+        setup_accepted(fd, ss, which);
     }
+}
+
+// An accept failed with err: true if accepting stops for now (nothing waits, or out of descriptors),
+// false if it was about one connection only (ECONNABORTED and friends).
+bool Worker::accept_error(int err) noexcept {
+    if (err == EAGAIN || err == EWOULDBLOCK) return true;
+    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+        // Out of descriptors: stop accepting for a moment instead of spinning on a readable listener.
+        ROOMCAST_LOG(warn, "reactor %u: accept: %s; pausing accepts for 100 ms\n", id_, std::strerror(err));
+        set_listening(false);
+        accept_paused_until_ms_ = now_ms_ + 100;
+        return true;
+    }
+    return false;
+}
+
+void Worker::setup_accepted(int fd, const sockaddr_storage& ss, int which) noexcept {
+    // TCP_NODELAY comes from the listener (net/listener.cpp).
+    Connection* cp = alloc_connection();
+    if (!cp) {
+        net::sys::close_fd(fd);
+        return;
+    }
+    Connection& c = *cp;
+    const std::uint32_t gen = c.generation;
+    const std::uint32_t index = c.index;
+    c.~Connection();
+    new (&c) Connection();
+    c.generation = gen;
+    c.index = index;
+    c.fd = fd;
+    c.last_rx_ms = now_ms_;
+    c.last_ping_ms = now_ms_;
+    ++live_;
+    conn_count_.fetch_add(1, std::memory_order_relaxed);
+    const bool over_cap = shared_.open_connections.fetch_add(1, std::memory_order_relaxed) >= cfg_.max_connections;
+    c.counted_open = true;
+    c.state = ConnState::http;
+    if (batching_ && adds_.size() < adds_.capacity() && !ring_.full()) {
+        // Registered by the ring with this turn's next batch (run_ring() closes it if that fails).
+        PendingAdd& a = adds_.emplace_back();
+        a.c = &c;
+        a.generation = c.generation;
+        a.ev.events = EPOLLIN;
+        a.ev.data.u64 = epoll_key(c.index, c.generation);
+        a.res = -EIO;
+        ring_.epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, fd, &a.ev, add_tag | (adds_.size() - 1));
+        c.epoll_add_pending = true;
+    } else if (net::sys::epoll_set(epfd_.get(), EPOLL_CTL_ADD, fd, EPOLLIN, epoll_key(c.index, c.generation)) < 0) {
+        close_now(c);
+        return;
+    }
+    c.epoll_events = ev_in;
+    if (listen_tls_[which]) {
+        // The TLS handshake happens in the http state, under --handshake-timeout.
+        const std::shared_ptr<const tls::TlsContext> ctx = shared_.tls->current();
+        c.tls = new (std::nothrow) tls::TlsSession();
+        if (!c.tls || !ctx || c.tls->open(*ctx, fd) == tls::Status::error) {
+            close_now(c);
+            return;
+        }
+    }
+    bool over_ip_cap = false;
+    if (shared_.ip_limiter) {
+        c.peer_ip = ip_key(ss);
+        if (shared_.ip_limiter->try_acquire(c.peer_ip)) c.counted_ip = true;
+        else over_ip_cap = true;
+    }
+    if (over_cap || over_ip_cap) {
+        // At the cap: answer 503 and close; the connection stops counting at once.
+        shared_.open_connections.fetch_sub(1, std::memory_order_relaxed);
+        c.counted_open = false;
+        c.keep_alive = false;
+        out_http(c, 503, "Retry-After: 1\r\n", "text/plain",
+                 over_cap ? "connection limit reached (--max-connections)\n"
+                          : "too many connections from your address (--max-connections-per-ip)\n");
+        linger(c);
+        return;
+    }
+    wheel_.schedule(c.timer, now_ms_ + cfg_.handshake_timeout_ms);
 }
 
 void Worker::on_event(Connection& c, std::uint32_t events) noexcept {
@@ -914,12 +942,21 @@ void Worker::after_send(Connection& c, const iovec* iov, int count, std::size_t 
         }
         sent = r > 0 ? static_cast<std::size_t>(r) : 0;
         if (sent == total) {
+            if (c.close_when_sent) {
+                close_now(c);
+                return;
+            }
             if (c.shutdown_pending && c.state == ConnState::lingering) {
                 half_close(c);
                 c.shutdown_pending = false;
             }
             return;
         }
+    }
+    if (c.close_when_sent) {  // the rest of the close frame goes out first, then FIN (close_handshake_done)
+        c.close_when_sent = false;
+        c.shutdown_pending = true;
+        wheel_.schedule(c.timer, now_ms_ + linger_ms);
     }
     // Queue what the kernel did not take, in order (the staged bytes may point into the read buffer).
     OutQueue* q = queue_of(c);
@@ -949,7 +986,7 @@ void Worker::after_send(Connection& c, const iovec* iov, int count, std::size_t 
 // The end of a read's handling: c's staged reply joins the turn's batch instead of being sent now, when
 // it can (plain socket, no backlog, all of it in the staging area, not already in the batch). The batch
 // runs with one system call at the end of the event loop, or earlier when anything needs the order.
-void Worker::flush_batched(Connection& c) noexcept {
+void Worker::flush_batched(Connection& c, bool closing) noexcept {
     if (iov_count_ == 0) {
         out_owner_ = nullptr;
         return;
@@ -957,7 +994,8 @@ void Worker::flush_batched(Connection& c) noexcept {
     const bool in_scratch = iov_count_ == 1 && iov_[0].iov_base >= static_cast<void*>(scratch_.get()) &&
                             iov_[0].iov_base < static_cast<void*>(scratch_.get() + scratch_bytes);
     if (!batching_ || c.tls || c.dead || c.send_pending || (c.outq && !c.outq->empty()) ||
-        !in_scratch || batch_.size() == batch_entries || scratch_bytes - scratch_used_ < batch_scratch_reserve) {
+        !in_scratch || batch_.size() == batch_entries || ring_.prepared() >= batch_entries ||
+        scratch_bytes - scratch_used_ < batch_scratch_reserve) {
         flush(c);
         return;
     }
@@ -966,7 +1004,7 @@ void Worker::flush_batched(Connection& c) noexcept {
     b.data = static_cast<const std::byte*>(iov_[0].iov_base);
     b.len = out_bytes_;
     b.mh = nullptr;
-    ring_.send(c.fd, b.data, b.len, batch_.size());
+    ring_.send(c.fd, b.data, b.len, batch_.size(), closing);
     batch_.push_back(b);
     c.send_pending = true;
     iov_count_ = 0;  // the bytes stay in the staging area (scratch_used_ unchanged) until the batch ran
@@ -978,7 +1016,8 @@ void Worker::flush_batched(Connection& c) noexcept {
 // batchable now, use flush_queue().
 bool Worker::queue_batched(Connection& c) noexcept {
     if (!batching_ || c.tls || c.dead || c.send_pending || !c.outq || c.outq->empty()) return false;
-    if (batch_.size() == batch_entries || biov_used_ + max_iov > batch_iov) submit_batch();
+    if (batch_.size() == batch_entries || ring_.prepared() >= batch_entries || biov_used_ + max_iov > batch_iov)
+        submit_batch();
     if (!batching_) return false;
     iovec* iov = biov_.get() + biov_used_;
     const int n = c.outq->gather(iov, max_iov);
@@ -997,7 +1036,7 @@ bool Worker::queue_batched(Connection& c) noexcept {
 
 // Runs the batch and finishes every send in it, in the order they were queued.
 void Worker::submit_batch() noexcept {
-    if (batch_.empty()) return;
+    if (batch_.empty() && ring_.prepared() == 0) return;
     run_ring();
 }
 
@@ -1010,11 +1049,26 @@ void Worker::run_ring() noexcept {
     stats_.io_batches.fetch_add(1, std::memory_order_relaxed);
     stats_.io_batched_ops.fetch_add(ring_.prepared(), std::memory_order_relaxed);
     ring_.run([this](std::uint64_t tag, int res) {
-        if (tag & read_tag) reads_[tag & ~read_tag].res = res;
-        else batch_[tag].res = res;
+        const std::size_t i = tag & ~tag_kinds;
+        if (tag & read_tag) reads_[i].res = res;
+        else if (tag & add_tag) adds_[i].res = res;
+        else if (tag & close_tag) closes_[i].ran = true;
+        else batch_[i].res = res;
     });
     if (!ring_.ok()) ROOMCAST_LOG(warn, "io_uring failed; this reactor goes back to one syscall per read and write\n");
     batching_ = false;  // what the completions trigger is written directly
+    // A close the ring did not report was not taken (the ring retired): close it the plain way.
+    for (const PendingClose& pc : closes_)
+        if (!pc.ran) net::sys::close_fd(pc.fd);
+    closes_.clear();
+    // Registrations first: a connection whose ADD failed is closed before anything else looks at it.
+    for (PendingAdd& a : adds_) {
+        Connection& c = *a.c;
+        if (c.generation != a.generation || c.dead) continue;
+        c.epoll_add_pending = false;
+        if (a.res < 0) close_now(c);
+    }
+    adds_.clear();
     for (BatchedSend& b : batch_) {
         Connection& c = *b.c;
         c.send_pending = false;
@@ -1093,6 +1147,10 @@ void Worker::update_events(Connection& c) noexcept {
     const std::uint8_t want = static_cast<std::uint8_t>((c.read_paused ? 0 : ev_in) |
                                                         ((c.outq && !c.outq->empty()) || c.tls_wants_write ? ev_out : 0));
     if (want == c.epoll_events) return;
+    if (c.epoll_add_pending) {  // a MOD before the ring's ADD would fail: register first
+        if (batching_) submit_batch();
+        if (c.dead) return;
+    }
     const std::uint32_t events = ((want & ev_in) ? EPOLLIN : 0u) | ((want & ev_out) ? EPOLLOUT : 0u);
     if (net::sys::epoll_set(epfd_.get(), EPOLL_CTL_MOD, c.fd, events, epoll_key(c.index, c.generation)) < 0) {
         close_now(c);
@@ -1135,8 +1193,16 @@ void Worker::close_handshake_done(Connection& c) noexcept {
         return;
     }
     c.state = ConnState::lingering;
-    flush(c);
+    // The close frame joins the turn's batch when it can (else it is sent now), with MSG_MORE: the
+    // close() that follows once the kernel took all of it puts the FIN in the same segment (one packet
+    // less per connection; if the frame is not all taken, the rest is written without MSG_MORE, which
+    // pushes everything).
+    flush_batched(c, true);
     if (c.dead) return;
+    if (c.send_pending) {
+        c.close_when_sent = true;  // run_ring() closes it once the kernel took the whole frame
+        return;
+    }
     if (!c.outq || c.outq->empty()) {
         close_now(c);
         return;
@@ -1163,11 +1229,6 @@ void Worker::linger(Connection& c) noexcept {
 
 void Worker::close_now(Connection& c) noexcept {
     if (c.dead || c.state == ConnState::free) return;
-    // A send of c prepared in the batch names its descriptor number: it runs before the close, or
-    // another thread's accept() could reuse the number and receive it. (Inside submit_batch() the
-    // sends have already run: batching_ is false there.)
-    if (c.send_pending && batching_) submit_batch();
-    if (c.dead) return;
     if (out_owner_ == &c) {  // drop anything staged for it
         iov_count_ = 0;
         scratch_used_ = 0;
@@ -1177,7 +1238,7 @@ void Worker::close_now(Connection& c) noexcept {
     c.dead = true;
     delete c.tls;  // no close_notify on an abrupt close
     c.tls = nullptr;
-    net::sys::close_fd(c.fd);  // also removes it from the epoll set
+    close_fd(c);  // also removes it from the epoll set
     c.fd = -1;
     wheel_.cancel(c.timer);
     c.parser.release(pool_);
@@ -1206,6 +1267,20 @@ void Worker::close_now(Connection& c) noexcept {
     }
     conn_count_.fetch_sub(1, std::memory_order_relaxed);
     closed_.push_back(&c);
+}
+
+// The close(2) of c's descriptor, in the ring when it has room: it runs with the turn's other
+// operations, after any send of c already there (operations run in order; a send never waits, see
+// net/uring.hpp). Until then the number stays ours, so no send of ours can reach a descriptor another
+// reactor's accept() got. Without room in the ring: a pending send of c runs first, then close().
+void Worker::close_fd(Connection& c) noexcept {
+    if (ring_.ok() && !ring_.full() && closes_.size() < closes_.capacity()) {
+        closes_.push_back({c.fd, false});
+        ring_.close(c.fd, close_tag | (closes_.size() - 1));
+        return;
+    }
+    if (c.send_pending && batching_) submit_batch();  // (inside run_ring() the sends have already run)
+    net::sys::close_fd(c.fd);
 }
 
 void Worker::reap() noexcept {

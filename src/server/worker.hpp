@@ -76,6 +76,10 @@ public:
     static constexpr std::size_t read_group = 32;
     static constexpr std::size_t read_slice_bytes = 256 * 1024;
     static constexpr std::uint64_t read_tag = 1ull << 63;
+    // Other ring operations (tag = kind | index): epoll registrations and closes.
+    static constexpr std::uint64_t add_tag = 1ull << 62;
+    static constexpr std::uint64_t close_tag = 1ull << 61;
+    static constexpr std::uint64_t tag_kinds = read_tag | add_tag | close_tag;
     static constexpr int max_iov = 256;
     // Payloads at least this big are sent from where they lie (iovec) instead of being copied.
     static constexpr std::size_t copy_threshold_bytes = 4096;
@@ -118,6 +122,9 @@ private:
 
     // Events
     void on_accept(int which) noexcept;
+    bool accept_error(int err) noexcept;
+    void setup_accepted(int fd, const sockaddr_storage& ss, int which) noexcept;
+    void close_fd(Connection& c) noexcept;
     void set_listening(bool on) noexcept;
     ssize_t send_out(Connection& c, const iovec* iov, int count) noexcept;
     void tls_read(Connection& c) noexcept;
@@ -146,7 +153,7 @@ private:
     void flush_dirty() noexcept;
     void after_send(Connection& c, const iovec* iov, int count, std::size_t total, ssize_t r, bool queued) noexcept;
     void after_queue_write(Connection& c, ssize_t r) noexcept;
-    void flush_batched(Connection& c) noexcept;
+    void flush_batched(Connection& c, bool closing = false) noexcept;  // closing: the close() follows
     bool queue_batched(Connection& c) noexcept;
     void submit_batch() noexcept;
     void close_handshake_done(Connection& c) noexcept;
@@ -264,6 +271,19 @@ private:
         int res;
     };
     std::vector<PendingRead> reads_;
+    // Epoll registrations (ADD of a new connection) and closes prepared in the ring.
+    struct PendingAdd {
+        Connection* c;
+        std::uint32_t generation;
+        epoll_event ev;
+        int res;
+    };
+    std::vector<PendingAdd> adds_;  // capacity reserved: the ring reads each ev at submit
+    struct PendingClose {
+        int fd;
+        bool ran;
+    };
+    std::vector<PendingClose> closes_;
     std::unique_ptr<std::byte[]> read_arena_;
     std::size_t out_bytes_ = 0;
     std::uint32_t frames_before_ = 0;

@@ -1,16 +1,18 @@
 """The two I/O paths of a reactor give the same bytes: --io-uring on (a turn's reads and writes batched
 into io_uring system calls, src/net/uring.hpp) and --io-uring off (one recv()/sendmsg() per socket).
 Concurrent pipelined echo of mixed sizes (below and above the copy threshold, above the 64 KiB read
-slice), clients that stop reading (short batched writes whose rest is queued), room fan-out, and the
-counters that show the batching happened."""
+slice), clients that stop reading (short batched writes whose rest is queued), room fan-out, connection
+churn (new sockets registered and closed through the batches), and the counters that show the batching
+happened."""
 import os
 import random
 import threading
+import time
 
 import pytest
 
 from rooms_helpers import (QUIET, metrics, raw_publisher, raw_subscriber, small_rcvbuf_socket, ws_over_socket)
-from wsclient import OP_BINARY, OP_TEXT, WsClient
+from wsclient import OP_BINARY, OP_CLOSE, OP_TEXT, Conn, WsClient
 
 MODES = ["on", "off"]
 SIZES = [0, 1, 16, 125, 126, 1000, 4095, 4096, 20000, 65535, 65536, 70000, 200000]
@@ -96,3 +98,45 @@ def test_room_fanout_in_order_to_every_subscriber(make_server, mode):
         assert [f.payload for f in out] == msgs
     for s in subs + [pub]:
         s.sock.close()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_connection_churn_closes_first_and_frees_everything(make_server, mode):
+    # Waves of concurrent connections: each new socket is registered (EPOLL_CTL_ADD, batched with
+    # io_uring on), echoes, then does the close handshake. The server must answer with the client's
+    # code and then close TCP itself (RFC 6455 7.1.1, the FIN right behind the close frame), and
+    # connections over --max-connections get their 503 through the same path. At the end no socket is
+    # left open on the server.
+    srv = make_server(["--threads", "2", "--io-uring", mode, "--max-connections", "40"] + QUIET)
+    for wave in range(4):
+        clients = [WsClient.connect(srv.host, srv.port, "/echo") for _ in range(30)]
+        for i, c in enumerate(clients):
+            c.send_frame(OP_TEXT, b"wave %d client %d" % (wave, i))
+        for i, c in enumerate(clients):
+            assert c.recv_nonping().payload == b"wave %d client %d" % (wave, i)
+        code = 1000 + wave  # 1000..1003: all valid codes the server echoes
+        for c in clients:
+            c.send_close(code, b"bye")
+        for c in clients:
+            f = c.recv_nonping()
+            assert f.opcode == OP_CLOSE and f.close_code == code, f
+            c.expect_eof(timeout=5, what="after the close handshake (the server closes first)")
+            c.sock.close()
+    # Over the cap: 40 open, the next ones get 503 and a closed connection.
+    held = [WsClient.connect(srv.host, srv.port, "/echo") for _ in range(40)]
+    for _ in range(5):
+        extra = Conn.open(srv.host, srv.port)
+        extra.send_raw(b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                       b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        r = extra.read_http_response()
+        assert r.status == 503, r
+        extra.close_socket()
+    for c in held:
+        c.sock.close()
+    deadline = time.monotonic() + 10
+    while metrics(srv)["roomcast_sockets"] > 1 and time.monotonic() < deadline:  # 1: this /metrics request
+        time.sleep(0.05)
+    assert metrics(srv)["roomcast_sockets"] <= 1
+    m = metrics(srv)
+    if mode == "off":
+        assert m["roomcast_io_batches_total"] == 0

@@ -333,8 +333,9 @@ def sleep(reactor):
     return bytes([8, reactor])
 
 
-def rt(name, ops, reactors=2, echo_budget=0, **config):
-    write("room_table", name, bytes([reactors - 2, rt_config(**config), echo_budget]) + b"".join(ops))
+def rt(name, ops, reactors=2, echo_budget=0, memory=0, **config):
+    # memory: index into budget_choices (--room-memory of all reactors; 0 = unlimited)
+    write("room_table", name, bytes([reactors - 2 | memory << 4, rt_config(**config), echo_budget]) + b"".join(ops))
 
 
 rt("live_raw_and_envelope", [sub(0, 0), sub(1, 0, envelope=True), SETTLE, pub(1, 0, "hello", ack=True),
@@ -362,6 +363,20 @@ rt("abrupt_shutdown_in_flight", [sub(1, 1), sub(0, 0, envelope=True), SETTLE, pu
 rt("history_zero_last_value", [pub(0, 0, "v1"), pub(0, 0, "v2"), SETTLE, sub(1, 0, last=True),
                                sub(0, 0, envelope=True, last=True), sub(2, 0, since=0), sub(3, 0, since=1),
                                SETTLE, pub(1, 0, "v3"), SETTLE], history=0)
+# --room-memory seeds: history evicted under a tiny budget (resume then reports a gap), rooms deleted when
+# empty and unsubscribed (seqs restart), creations refused while subscribed rooms fill the budget.
+rt("memory_evicts_history_then_gap", [sub(1, 1), SETTLE] + [pub(0, 1, "h%02d" % i, ack=True) for i in range(20)] +
+   [SETTLE, sub(3, 1, since=0), sub(2, 1, envelope=True, since=3), SETTLE, pub(2, 1, "tail"), SETTLE],
+   history=64, memory=4)
+rt("memory_rooms_deleted_and_restarted", [pub(0, r, "a%d" % r) for r in range(6)] + [SETTLE] +
+   [pub(1, r, "b%d" % r, ack=True) for r in range(6)] + [SETTLE, sub(0, 2), sub(1, 3, last=True), SETTLE, unsub(0, 0),
+                                                         unsub(1, 0), SETTLE, pub(2, 2, "again", ack=True), SETTLE],
+   reactors=3, history=4, memory=2)
+rt("memory_refusals_with_subscribed_rooms", [sub(c, c % 6, envelope=c % 2 == 1) for c in range(6)] + [SETTLE] +
+   [pub(c, c % 6, "x" * 40, ack=True) for c in range(12)] + [SETTLE, sub(7, 5, since=0), pub(6, 4, "y", ack=True),
+                                                               disconnect(0), disconnect(1), SETTLE, pub(2, 0, "z"),
+                                                               SETTLE],
+   history=16, memory=1)
 rt("stale_handles_ignored", [sub(0, 0), SETTLE, unsub(0, 0), sub(0, 0), unsub(0, 0), unsub(0, 0), unsub(0, 2),
                              SETTLE, pub(1, 0, "only the second"), SETTLE], history=1)
 rt("four_reactors_everything",

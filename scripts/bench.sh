@@ -234,20 +234,25 @@ EOF
 # ---- the runs: interleaved rounds ------------------------------------------------------------------------------
 START_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 log "servers: $SERVERS; scenarios: $SCENARIOS; $ROUNDS round(s) of ${DURATION}s (warmup ${WARMUP}s); server CPU $SERVER_CPU, generator CPU $CLIENT_CPU"
+# Each scenario runs on every server back to back, each on a freshly started server, and the server order
+# rotates from round to round: pairs measured seconds apart, so a machine whose speed drifts (shared hosts,
+# VMs) moves both sides of a ratio together; the report's ratios are medians of per-round ratios.
 for round in $(seq "$ROUNDS"); do
-    for server in $SERVERS; do
-        if [[ $server == roomcast && $ROOMCAST_OK == 0 ]]; then
-            for sc in $SCENARIOS; do record "$server" "$sc" "$round" n/a; done
-            continue
-        fi
-        log "round $round/$ROUNDS: $server"
-        SERVER_PID=
-        for sc in $SCENARIOS; do
-            if ! supports "$server" "$sc"; then record "$server" "$sc" "$round" n/a; continue; fi
-            if [[ -z $SERVER_PID ]] && ! start_server "$server"; then record "$server" "$sc" "$round" crash; continue; fi
+    read -r -a order <<<"$SERVERS"
+    shift_by=$(((round - 1) % ${#order[@]}))
+    order=("${order[@]:shift_by}" "${order[@]:0:shift_by}")
+    log "round $round/$ROUNDS (server order: ${order[*]})"
+    for sc in $SCENARIOS; do
+        for server in "${order[@]}"; do
+            if [[ $server == roomcast && $ROOMCAST_OK == 0 ]] || ! supports "$server" "$sc"; then
+                record "$server" "$sc" "$round" n/a
+                continue
+            fi
+            SERVER_PID=
+            if ! start_server "$server"; then record "$server" "$sc" "$round" crash; continue; fi
             run_scenario "$server" "$sc" "$round" || true
+            stop_server
         done
-        stop_server
     done
 done
 END_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -311,6 +316,15 @@ def collect(server, sc, key, scale):
             if v is not None and v >= 0: vals.append(v * scale)
     return vals, status
 
+def paired_ratios(sc, key, peer):
+    """roomcast / peer within each round (the two ran seconds apart), for the rounds where both have a value."""
+    by_round = {}
+    for r in rows:
+        if r['scenario'] == sc and r['status'] == 'ok' and r['server'] in ('roomcast', peer):
+            v = value(r, key)
+            if v is not None and v >= 0: by_round.setdefault(r['round'], {})[r['server']] = v
+    return [d['roomcast'] / d[peer] for d in by_round.values() if 'roomcast' in d and d.get(peer)]
+
 def fmt(v, unit=''):
     if unit in ('GB/s',): return f"{v:.2f}"
     if unit in ('us', 'B'): return f"{v:,.0f}" if v >= 100 else f"{v:.1f}"
@@ -346,8 +360,8 @@ for sc in scen_order:
             if vals: medians[(s, sc, key)] = statistics.median(vals)
         if 'roomcast' in servers:
             for p in peers:
-                a, b = medians.get(('roomcast', sc, key)), medians.get((p, sc, key))
-                row.append(f"{a / b:.2f}" if a is not None and b else 'n/a')
+                rs = paired_ratios(sc, key, p)
+                row.append(f"{statistics.median(rs):.2f}" if rs else 'n/a')
         lines.append('| ' + ' | '.join(row) + ' |')
 table = '\n'.join(lines)
 
@@ -420,9 +434,11 @@ if meta['gnuplot'] == '1':
 md = f"""# roomcast benchmark {meta['date']} on {meta['host']}
 
 Each server runs on ONE core (taskset CPU {meta['server_cpu']}); the load generator `build/roomcast-bench` runs on
-CPU {meta['client_cpu']}. Scenarios interleaved across servers, {meta['rounds']} round(s) of {meta['duration']} s measured
-after {meta['warmup']} s warmup. Cells: median (min–max over rounds). Ratios are roomcast median / peer median (for
-latency and memory lower is better, so a ratio below 1 favours roomcast). "per server CPU-s" divides the work by
+CPU {meta['client_cpu']}. {meta['rounds']} round(s); in each, every scenario runs on every server back to back (a fresh
+server process each time; the server order rotates per round), {meta['duration']} s measured after {meta['warmup']} s
+warmup. Cells: median (min–max over rounds). Ratios are paired: roomcast / peer within each round, median over the
+rounds (robust to a machine whose speed drifts between minutes; for latency and memory lower is better, so a ratio
+below 1 favours roomcast). "per server CPU-s" divides the work by
 the server's user+sys CPU time (/proc/PID/stat) over the measured interval: the efficiency figure that does not
 depend on the generator keeping up. n/a = the server does not offer that scenario (yet).
 

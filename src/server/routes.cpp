@@ -602,88 +602,80 @@ void Worker::release_rooms(Connection& c) noexcept {
     c.rooms = nullptr;
 }
 
+// Prometheus text: every counter summed over the reactors (relaxed reads; /metrics is not a hot path).
 std::string Worker::metrics_text() {
-    std::uint64_t ws = 0, sockets = 0, in = 0, pub = 0, del = 0, drop = 0, slow = 0, perr = 0, herr = 0, z = 0;
-    for (const Worker* w : shared_.workers) {
-        ws += w->websocket_count();
-        sockets += w->connection_count();
-        const WorkerStats& s = w->stats();
-        in += s.messages_in.load(std::memory_order_relaxed);
-        pub += s.published.load(std::memory_order_relaxed);
-        del += s.deliveries.load(std::memory_order_relaxed);
-        drop += s.dropped.load(std::memory_order_relaxed);
-        slow += s.slow_disconnects.load(std::memory_order_relaxed);
-        perr += s.protocol_errors.load(std::memory_order_relaxed);
-        herr += s.http_errors.load(std::memory_order_relaxed);
-        z += s.deflate_shared.load(std::memory_order_relaxed);
-    }
-    char buf[4096];
-    std::snprintf(buf, sizeof buf,
-                  "# HELP roomcast_websockets Open WebSocket connections.\n# TYPE roomcast_websockets gauge\n"
-                  "roomcast_websockets %llu\n"
-                  "# HELP roomcast_sockets Accepted TCP connections not yet closed.\n# TYPE roomcast_sockets gauge\n"
-                  "roomcast_sockets %llu\n"
-                  "# HELP roomcast_messages_received_total Data messages received.\n# TYPE roomcast_messages_received_total counter\n"
-                  "roomcast_messages_received_total %llu\n"
-                  "# HELP roomcast_published_total Messages published to rooms.\n# TYPE roomcast_published_total counter\n"
-                  "roomcast_published_total %llu\n"
-                  "# HELP roomcast_deliveries_total Room frames queued to subscribers.\n# TYPE roomcast_deliveries_total counter\n"
-                  "roomcast_deliveries_total %llu\n"
-                  "# HELP roomcast_dropped_total Deliveries skipped by --slow-consumer drop/conflate.\n# TYPE roomcast_dropped_total counter\n"
-                  "roomcast_dropped_total %llu\n"
-                  "# HELP roomcast_slow_consumer_disconnects_total Subscribers closed with 1008 past --max-backlog.\n"
-                  "# TYPE roomcast_slow_consumer_disconnects_total counter\n"
-                  "roomcast_slow_consumer_disconnects_total %llu\n"
-                  "# HELP roomcast_protocol_errors_total WebSockets failed for a protocol violation.\n# TYPE roomcast_protocol_errors_total counter\n"
-                  "roomcast_protocol_errors_total %llu\n"
-                  "# HELP roomcast_http_errors_total Requests answered with an error status.\n# TYPE roomcast_http_errors_total counter\n"
-                  "roomcast_http_errors_total %llu\n"
-                  "# HELP roomcast_deflate_shared_frames_total Compressed room frames built (once per message and format at the room's owner; replays of older messages once per reactor).\n"
-                  "# TYPE roomcast_deflate_shared_frames_total counter\n"
-                  "roomcast_deflate_shared_frames_total %llu\n",
-                  static_cast<unsigned long long>(ws), static_cast<unsigned long long>(sockets),
-                  static_cast<unsigned long long>(in), static_cast<unsigned long long>(pub),
-                  static_cast<unsigned long long>(del), static_cast<unsigned long long>(drop),
-                  static_cast<unsigned long long>(slow), static_cast<unsigned long long>(perr),
-                  static_cast<unsigned long long>(herr), static_cast<unsigned long long>(z));
-    std::string out = buf;
-    std::uint64_t batches = 0, ops = 0;
-    for (const Worker* w : shared_.workers) {
-        batches += w->stats().io_batches.load(std::memory_order_relaxed);
-        ops += w->stats().io_batched_ops.load(std::memory_order_relaxed);
-    }
-    const int k = std::snprintf(buf, sizeof buf,
-                                "# HELP roomcast_io_batches_total io_uring system calls that carried batched socket operations (--io-uring).\n"
-                                "# TYPE roomcast_io_batches_total counter\nroomcast_io_batches_total %llu\n"
-                                "# HELP roomcast_io_batched_ops_total Operations (registrations, reads, sends, closes) carried by those calls.\n"
-                                "# TYPE roomcast_io_batched_ops_total counter\nroomcast_io_batched_ops_total %llu\n",
-                                static_cast<unsigned long long>(batches), static_cast<unsigned long long>(ops));
-    out.append(buf, static_cast<std::size_t>(k));
-    std::uint64_t rooms = 0, room_bytes = 0, evictions = 0, deleted = 0, refusals = 0;
-    for (const Worker* w : shared_.workers) {
-        if (!w->hub_) continue;
-        const pubsub::RoomTableStats& r = w->hub_->rooms().stats();
-        rooms += r.rooms.load(std::memory_order_relaxed);
-        room_bytes += r.memory_bytes.load(std::memory_order_relaxed);
-        evictions += r.evictions.load(std::memory_order_relaxed);
-        deleted += r.deleted.load(std::memory_order_relaxed);
-        refusals += r.refusals.load(std::memory_order_relaxed);
-    }
-    const int r = std::snprintf(
-        buf, sizeof buf,
-        "# HELP roomcast_rooms Rooms held (by their owner reactors).\n# TYPE roomcast_rooms gauge\nroomcast_rooms %llu\n"
-        "# HELP roomcast_room_memory_bytes Memory the rooms hold: history frames and per-room overhead (--room-memory).\n"
-        "# TYPE roomcast_room_memory_bytes gauge\nroomcast_room_memory_bytes %llu\n"
-        "# HELP roomcast_room_evictions_total History messages evicted to stay within --room-memory.\n"
-        "# TYPE roomcast_room_evictions_total counter\nroomcast_room_evictions_total %llu\n"
-        "# HELP roomcast_rooms_deleted_total Rooms deleted because they held nothing and had no subscriber.\n"
-        "# TYPE roomcast_rooms_deleted_total counter\nroomcast_rooms_deleted_total %llu\n"
-        "# HELP roomcast_room_refusals_total Subscribes and publishes refused: their new room did not fit --room-memory.\n"
-        "# TYPE roomcast_room_refusals_total counter\nroomcast_room_refusals_total %llu\n",
-        static_cast<unsigned long long>(rooms), static_cast<unsigned long long>(room_bytes),
-        static_cast<unsigned long long>(evictions), static_cast<unsigned long long>(deleted),
-        static_cast<unsigned long long>(refusals));
-    out.append(buf, static_cast<std::size_t>(r));
+    const auto sum = [this](auto get) {
+        std::uint64_t total = 0;
+        for (const Worker* w : shared_.workers) total += get(*w);
+        return total;
+    };
+    const auto stat = [&](std::atomic<std::uint64_t> WorkerStats::*f) {
+        return sum([f](const Worker& w) { return (w.stats().*f).load(std::memory_order_relaxed); });
+    };
+    const auto room = [&](std::atomic<std::uint64_t> pubsub::RoomTableStats::*f) {
+        return sum([f](const Worker& w) -> std::uint64_t {
+            return w.hub_ ? (w.hub_->rooms().stats().*f).load(std::memory_order_relaxed) : 0;
+        });
+    };
+    std::string out;
+    out.reserve(4096);
+    const auto metric = [&out](const char* name, const char* type, const char* help, std::uint64_t value) {
+        char num[24];
+        std::snprintf(num, sizeof num, "%llu", static_cast<unsigned long long>(value));
+        out.append("# HELP ").append(name).append(" ").append(help).append("\n# TYPE ").append(name);
+        out.append(" ").append(type).append("\n").append(name).append(" ").append(num).append("\n");
+    };
+    metric("roomcast_websockets", "gauge",
+           "Open WebSocket connections.",
+           sum([](const Worker& w) -> std::uint64_t { return w.websocket_count(); }));
+    metric("roomcast_sockets", "gauge",
+           "Accepted TCP connections not yet closed.",
+           sum([](const Worker& w) -> std::uint64_t { return w.connection_count(); }));
+    metric("roomcast_messages_received_total", "counter",
+           "Data messages received.",
+           stat(&WorkerStats::messages_in));
+    metric("roomcast_published_total", "counter",
+           "Messages published to rooms.",
+           stat(&WorkerStats::published));
+    metric("roomcast_deliveries_total", "counter",
+           "Room frames queued to subscribers.",
+           stat(&WorkerStats::deliveries));
+    metric("roomcast_dropped_total", "counter",
+           "Deliveries skipped by --slow-consumer drop/conflate.",
+           stat(&WorkerStats::dropped));
+    metric("roomcast_slow_consumer_disconnects_total", "counter",
+           "Subscribers closed with 1008 past --max-backlog.",
+           stat(&WorkerStats::slow_disconnects));
+    metric("roomcast_protocol_errors_total", "counter",
+           "WebSockets failed for a protocol violation.",
+           stat(&WorkerStats::protocol_errors));
+    metric("roomcast_http_errors_total", "counter",
+           "Requests answered with an error status.",
+           stat(&WorkerStats::http_errors));
+    metric("roomcast_deflate_shared_frames_total", "counter",
+           "Compressed room frames built (once per message and format at the room's owner; replays of older messages once per reactor).",
+           stat(&WorkerStats::deflate_shared));
+    metric("roomcast_io_batches_total", "counter",
+           "io_uring system calls that carried batched socket operations (--io-uring).",
+           stat(&WorkerStats::io_batches));
+    metric("roomcast_io_batched_ops_total", "counter",
+           "Operations (registrations, reads, sends, closes) carried by those calls.",
+           stat(&WorkerStats::io_batched_ops));
+    metric("roomcast_rooms", "gauge",
+           "Rooms held (by their owner reactors).",
+           room(&pubsub::RoomTableStats::rooms));
+    metric("roomcast_room_memory_bytes", "gauge",
+           "Memory the rooms hold: history frames and per-room overhead (--room-memory).",
+           room(&pubsub::RoomTableStats::memory_bytes));
+    metric("roomcast_room_evictions_total", "counter",
+           "History messages evicted to stay within --room-memory.",
+           room(&pubsub::RoomTableStats::evictions));
+    metric("roomcast_rooms_deleted_total", "counter",
+           "Rooms deleted because they held nothing and had no subscriber.",
+           room(&pubsub::RoomTableStats::deleted));
+    metric("roomcast_room_refusals_total", "counter",
+           "Subscribes and publishes refused: their new room did not fit --room-memory.",
+           room(&pubsub::RoomTableStats::refusals));
     return out;
 }
 

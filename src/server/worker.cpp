@@ -852,7 +852,9 @@ void Worker::out_ref(Connection& c, const void* p, std::size_t n) noexcept {
     out_owner_ = &c;
     iov_[iov_count_++] = {const_cast<void*>(p), n};
     out_bytes_ += n;
-    flush(c);
+    // A payload in the read buffer stays put until the read is handled (took_read/tls_read flush before
+    // the next read), so the replies of one read go out in one sendmsg; anything else may be reused at once.
+    if (!in_read_buffers(p)) flush(c);
 }
 
 void Worker::out_frame(Connection& c, std::uint8_t opcode, const std::byte* p, std::size_t n) noexcept {

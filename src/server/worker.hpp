@@ -162,6 +162,12 @@ private:
     void on_event_batched(Connection& c, std::uint32_t events) noexcept;
     void run_reads() noexcept;
     std::byte* read_slice(std::size_t i) noexcept;
+    bool in_read_buffers(const void* p) const noexcept {
+        const auto* b = static_cast<const std::byte*>(p);
+        if (b >= rbuf_ && b < rbuf_ + read_buffer_bytes) return true;
+        const std::byte* arena = read_arena_.get();
+        return arena && b >= arena && b < arena + read_padding_bytes + read_group * (read_slice_bytes + read_padding_bytes);
+    }
     Connection* lookup(std::uint64_t who) noexcept;
     static std::uint64_t who_of(const Connection& c) noexcept { return epoll_key(c.index, c.generation); }
     void release_rooms(Connection& c) noexcept;

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from rooms_helpers import (QUIET, metrics, raw_publisher, raw_subscriber, small_rcvbuf_socket, ws_over_socket)
-from wsclient import OP_BINARY, OP_CLOSE, OP_TEXT, Conn, WsClient
+from wsclient import OP_BINARY, OP_CLOSE, OP_TEXT, Conn, WsClient, encode_frame
 
 MODES = ["on", "off"]
 SIZES = [0, 1, 16, 125, 126, 1000, 4095, 4096, 20000, 65535, 65536, 70000, 200000]
@@ -73,6 +73,45 @@ def test_concurrent_pipelined_echo_is_byte_exact(make_server, mode):
         assert m["roomcast_io_batched_ops_total"] > m["roomcast_io_batches_total"] > 0, m
     for c in clients:
         c.sock.close()
+
+
+def _burst(rnd, burst):
+    """Frames of one write: mostly payloads over the copy threshold (sent from the read buffer)."""
+    sizes = [4096, 5000, 12, 9000, 4097, 30000, 125, 65536, 7000]
+    msgs = [(OP_BINARY if j % 2 else OP_TEXT, rnd.randbytes(sizes[(burst + j) % len(sizes)]) if j % 2 else
+             (b"burst %d frame %d " % (burst, j)) * (sizes[(burst + j) % len(sizes)] // 16 + 1)) for j in range(6)]
+    return msgs, b"".join(encode_frame(op, data) for op, data in msgs)
+
+
+@pytest.mark.parametrize("small_window", [False, True], ids=["window", "small-window"])
+@pytest.mark.parametrize("mode", MODES)
+def test_large_frames_read_together_are_echoed_exactly(make_server, mode, small_window):
+    # Several frames over the copy threshold in one write arrive in one read; their echoes are sent from
+    # the read buffer, gathered into one sendmsg per read. The next read into that buffer must not change
+    # what is still to be sent (with a small client window the rest is queued: copied first).
+    srv = make_server(["--threads", "1", "--io-uring", mode] + QUIET)
+    if small_window:
+        c = ws_over_socket(small_rcvbuf_socket(srv.host, srv.port), srv.host, srv.port, "/echo")
+    else:
+        c = WsClient.connect(srv.host, srv.port, "/echo")
+    rnd = random.Random(7)
+    bursts = [_burst(rnd, b) for b in range(30)]
+    expected = [m for msgs, _ in bursts for m in msgs]
+    got, errors = [], []
+    t = threading.Thread(target=_reader, args=(c, len(expected), got, errors), daemon=True)
+    if not small_window:
+        t.start()
+    for _, wire in bursts:
+        c.send_raw(wire)
+    if small_window:
+        time.sleep(0.3)  # the server's sends come back short and queue while nobody reads
+        t.start()
+    t.join(60)
+    assert not errors, errors[:3]
+    assert len(got) == len(expected)
+    for i, ((op, data), f) in enumerate(zip(expected, got)):
+        assert f.opcode == op and f.payload == data, f"message {i}: {len(f.payload)} bytes vs {len(data)}"
+    c.sock.close()
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -86,6 +86,28 @@ def test_echo_and_rooms_over_wss(certs):
         asyncio.run(run())
 
 
+def test_large_frames_in_one_record_burst_are_echoed_exactly(certs):
+    # Frames over the copy threshold decrypted in one read are echoed from the read buffer; the records
+    # are written before OpenSSL decrypts the next read into it.
+    from wsclient import OP_BINARY, WsClient, build_request, encode_frame, new_key
+    ca = os.path.join(certs, "a", "ca.pem")
+    with RoomcastServer(_tls_args(certs) + ["--threads", "1"]) as srv:
+        raw = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        c = WsClient(_ctx(ca).wrap_socket(raw, server_hostname="127.0.0.1"))
+        c.send_raw(build_request("/echo", f"127.0.0.1:{srv.port}", None, key=new_key()))
+        assert c.read_http_response(5, body=False).status == 101
+        expected = []
+        for burst in range(20):
+            msgs = [bytes([burst, j]) * (2048 + 1500 * j) for j in range(6)]
+            expected += msgs
+            c.send_raw(b"".join(encode_frame(OP_BINARY, m) for m in msgs))
+            if burst % 5 == 4:
+                for m in expected[-30:]:
+                    f = c.recv_nonping(timeout=10)
+                    assert f.opcode == OP_BINARY and f.payload == m, (len(f.payload), len(m))
+        c.sock.close()
+
+
 def test_stalled_handshake_is_dropped_at_the_timeout(certs):
     with RoomcastServer(_tls_args(certs) + ["--handshake-timeout", "500ms"]) as srv:
         s = socket.create_connection(("127.0.0.1", srv.port))

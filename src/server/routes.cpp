@@ -84,7 +84,7 @@ Connection* Worker::lookup(std::uint64_t who) noexcept {
 bool Worker::route_rooms(Connection& c, const http::Request& req, std::size_t available, std::size_t& consumed) noexcept {
     auto deny = [&](TokenCheck t) {
         c.keep_alive = false;
-        stats_.http_errors.fetch_add(1, std::memory_order_relaxed);
+        stats_.http_errors.add(1);
         if (t == TokenCheck::missing)
             out_http(c, 401, "WWW-Authenticate: Bearer\r\n", "text/plain", "token required (Authorization: Bearer or ?token=)\n");
         else
@@ -92,7 +92,7 @@ bool Worker::route_rooms(Connection& c, const http::Request& req, std::size_t av
     };
     auto bad = [&](int status, std::string_view why) {
         c.keep_alive = false;
-        stats_.http_errors.fetch_add(1, std::memory_order_relaxed);
+        stats_.http_errors.add(1);
         out_http(c, status, status == 405 ? "Allow: GET\r\n" : "", "text/plain", std::string(why) + "\n");
     };
     const bool is_ws = req.path == "/ws";
@@ -184,7 +184,7 @@ bool Worker::post_publish(Connection& c, const http::Request& req, std::string_v
                           std::size_t& consumed) noexcept {
     auto bad = [&](int status, std::string_view why, std::string_view extra = {}) {
         c.keep_alive = false;
-        stats_.http_errors.fetch_add(1, std::memory_order_relaxed);
+        stats_.http_errors.add(1);
         out_http(c, status, extra, "text/plain", std::string(why) + "\n");
         return true;
     };
@@ -209,7 +209,7 @@ bool Worker::post_publish(Connection& c, const http::Request& req, std::string_v
     if (!hub_->publish(room, text ? ws::Opcode::text : ws::Opcode::binary, {body, static_cast<std::size_t>(len)},
                        who_of(c), true, {}))
         return bad(503, "out of memory");
-    stats_.published.fetch_add(1, std::memory_order_relaxed);
+    stats_.published.add(1);
     c.rooms->publish_room = std::string(room);
     c.rooms->awaiting_publish = true;
     c.read_paused = true;  // one request at a time: the next is read after this answer
@@ -240,7 +240,7 @@ void Worker::answer_post(Connection& c, int status, std::string_view body) noexc
     if (status == 200) {
         out_http(c, 200, "Cache-Control: no-store\r\n", "application/json", body);
     } else {
-        stats_.http_errors.fetch_add(1, std::memory_order_relaxed);
+        stats_.http_errors.add(1);
         out_http(c, status, "", "text/plain", body);
     }
     finish_response(c);
@@ -298,7 +298,7 @@ void Worker::on_subscribe_refused(pubsub::SubscriberId who, pubsub::SubHandle h,
         std::string().swap(c.rooms->pending_101);
         c.read_paused = false;
         c.keep_alive = false;
-        stats_.http_errors.fetch_add(1, std::memory_order_relaxed);
+        stats_.http_errors.add(1);
         out_http(c, 503, "", "text/plain", std::string(room_limit_message) + "\n");
         finish_response(c);
         flush(c);
@@ -318,7 +318,7 @@ bool Worker::on_room_message(Connection& c, ws::Opcode op, std::span<std::byte> 
             fail_ws(c, 1011, "out of memory");
             return false;
         }
-        stats_.published.fetch_add(1, std::memory_order_relaxed);
+        stats_.published.add(1);
         return true;
     case Route::control:
         if (op != ws::Opcode::text) {
@@ -393,7 +393,7 @@ void Worker::on_control(Connection& c, std::span<std::byte> text) noexcept {
         const std::span<const std::byte> data(reinterpret_cast<const std::byte*>(req.data.data()), req.data.size());
         if (!hub_->publish(req.room, ws::Opcode::text, data, who_of(c), false, req.id))
             return control_error(c, "internal", "out of memory", req.id);
-        stats_.published.fetch_add(1, std::memory_order_relaxed);
+        stats_.published.add(1);
         return;
     }
     case pubsub::Op::unknown:
@@ -487,7 +487,7 @@ pubsub::FrameRef* Worker::compress(const pubsub::FrameRef& frame) noexcept {
     if (!ws::compress_once(*dpool_, frame.payload(), dc.window_bits, deflated_)) return nullptr;
     pubsub::FrameRef* z =
         pubsub::FrameRef::make(frame.opcode(), deflated_.span(), 0x4, frame.seq(), frame.tag(), frame.format());
-    if (z) stats_.deflate_shared.fetch_add(1, std::memory_order_relaxed);
+    if (z) stats_.deflate_shared.add(1);
     return z;
 }
 
@@ -551,12 +551,12 @@ void Worker::deliver(Connection& c, LocalFrame* lf) noexcept {
         q->drop_unstarted(
             [&](const Segment& s) { return s.shared && s.shared->frame->format() == fmt && s.shared->frame->tag() == tag; },
             pool_, frames_);
-        stats_.dropped.fetch_add(before - q->segments(), std::memory_order_relaxed);
+        stats_.dropped.add(before - q->segments());
     }
     if (q->bytes() + size > cfg_.max_backlog_bytes) {
         switch (cfg_.slow_consumer) {
         case SlowConsumer::disconnect: {
-            stats_.slow_disconnects.fetch_add(1, std::memory_order_relaxed);
+            stats_.slow_disconnects.add(1);
             // What it has not started to receive is dropped; a frame already part-written is finished.
             q->drop_unstarted([](const Segment&) { return true; }, pool_, frames_);
             char reason[96];
@@ -567,7 +567,7 @@ void Worker::deliver(Connection& c, LocalFrame* lf) noexcept {
         }
         case SlowConsumer::drop:
         case SlowConsumer::conflate:  // other rooms' pending frames fill the backlog: skip this one
-            stats_.dropped.fetch_add(1, std::memory_order_relaxed);
+            stats_.dropped.add(1);
             return;  // the subscriber sees the seq gap
         }
     }
@@ -575,7 +575,7 @@ void Worker::deliver(Connection& c, LocalFrame* lf) noexcept {
         close_now(c);
         return;
     }
-    stats_.deliveries.fetch_add(1, std::memory_order_relaxed);
+    stats_.deliveries.add(1);
     if (!c.dirty) {
         c.dirty = true;
         dirty_.push_back(&c);
@@ -609,8 +609,8 @@ std::string Worker::metrics_text() {
         for (const Worker* w : shared_.workers) total += get(*w);
         return total;
     };
-    const auto stat = [&](std::atomic<std::uint64_t> WorkerStats::*f) {
-        return sum([f](const Worker& w) { return (w.stats().*f).load(std::memory_order_relaxed); });
+    const auto stat = [&](util::OwnedCounter WorkerStats::*f) {
+        return sum([f](const Worker& w) { return (w.stats().*f).load(); });
     };
     const auto room = [&](std::atomic<std::uint64_t> pubsub::RoomTableStats::*f) {
         return sum([f](const Worker& w) -> std::uint64_t {

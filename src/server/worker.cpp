@@ -40,7 +40,7 @@ struct EchoHandler {
     Connection& c;
     bool on_message(ws::Opcode op, std::span<std::byte> payload) noexcept {
         if (!w.rate_ok(c)) return false;
-        w.stats_.messages_in.fetch_add(1, std::memory_order_relaxed);
+        w.stats_.messages_in.add(1);
         return w.on_data_message(c, op, payload);
     }
     bool on_ping(std::span<std::byte> payload) noexcept {
@@ -130,11 +130,11 @@ bool Worker::on_data_message(Connection& c, ws::Opcode op, std::span<std::byte> 
         case ws::InflateResult::ok:
             break;
         case ws::InflateResult::too_big:
-            stats_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+            stats_.protocol_errors.add(1);
             fail_ws(c, 1009, "inflated message exceeds --max-message-size");
             return false;
         case ws::InflateResult::corrupt:
-            stats_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+            stats_.protocol_errors.add(1);
             fail_ws(c, 1007, "corrupt permessage-deflate data");
             return false;
         case ws::InflateResult::no_memory:
@@ -144,7 +144,7 @@ bool Worker::on_data_message(Connection& c, ws::Opcode op, std::span<std::byte> 
         // §8.1 applies to the inflated text; the parser skipped it for the compressed bytes.
         if (op == ws::Opcode::text &&
             simd::validate_utf8(inflated_.data(), inflated_.size(), simd::utf8_accept) != simd::utf8_accept) {
-            stats_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+            stats_.protocol_errors.add(1);
             fail_ws(c, 1007, ws::describe(ws::Error::invalid_utf8));
             return false;
         }
@@ -744,7 +744,7 @@ void Worker::handle_ws(Connection& c, std::byte* p, std::size_t n) noexcept {
     case ws::ParseResult::stopped:
         break;
     case ws::ParseResult::failed:
-        stats_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+        stats_.protocol_errors.add(1);
         fail_ws(c, ws::close_code(o.error), ws::describe(o.error));
         break;
     case ws::ParseResult::no_memory:
@@ -1048,8 +1048,8 @@ void Worker::submit_batch() noexcept {
 // descriptor number that another reactor's accept() has since reused.
 void Worker::run_ring() noexcept {
     for (BatchedSend& b : batch_) b.res = -EIO;  // not reported: treated as a failed send (closed)
-    stats_.io_batches.fetch_add(1, std::memory_order_relaxed);
-    stats_.io_batched_ops.fetch_add(ring_.prepared(), std::memory_order_relaxed);
+    stats_.io_batches.add(1);
+    stats_.io_batched_ops.add(ring_.prepared());
     ring_.run([this](std::uint64_t tag, int res) {
         const std::size_t i = tag & ~tag_kinds;
         if (tag & read_tag) reads_[i].res = res;

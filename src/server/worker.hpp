@@ -24,6 +24,7 @@
 #include "pubsub/inbox.hpp"
 #include "http/request_parser.hpp"
 #include "util/byte_buffer.hpp"
+#include "util/counter.hpp"
 #include "tls/context.hpp"
 #include "ws/deflate.hpp"
 
@@ -44,18 +45,18 @@ struct Shared {
     pubsub::Bus* bus = nullptr;       // cross-reactor inboxes (rooms)
 };
 
-// Per-reactor counters, readable from any reactor (/metrics).
+// Per-reactor counters: written by the reactor's own thread, readable from any (/metrics).
 struct WorkerStats {
-    std::atomic<std::uint64_t> messages_in{0};        // data messages received
-    std::atomic<std::uint64_t> published{0};          // messages published by this reactor's clients
-    std::atomic<std::uint64_t> deliveries{0};         // room frames queued to subscribers
-    std::atomic<std::uint64_t> dropped{0};            // --slow-consumer drop / conflate skips
-    std::atomic<std::uint64_t> slow_disconnects{0};   // --slow-consumer disconnect closes
-    std::atomic<std::uint64_t> protocol_errors{0};    // connections failed with 1002/1007/1009/1008
-    std::atomic<std::uint64_t> http_errors{0};        // 4xx/5xx answers
-    std::atomic<std::uint64_t> deflate_shared{0};     // compressed room frames built (see routes.cpp)
-    std::atomic<std::uint64_t> io_batches{0};         // io_uring_enter calls for batched I/O
-    std::atomic<std::uint64_t> io_batched_ops{0};     // sends and reads they carried
+    util::OwnedCounter messages_in;                   // data messages received
+    util::OwnedCounter published;                     // messages published by this reactor's clients
+    util::OwnedCounter deliveries;                    // room frames queued to subscribers
+    util::OwnedCounter dropped;                       // --slow-consumer drop / conflate skips
+    util::OwnedCounter slow_disconnects;              // --slow-consumer disconnect closes
+    util::OwnedCounter protocol_errors;               // connections failed with 1002/1007/1009/1008
+    util::OwnedCounter http_errors;                   // 4xx/5xx answers
+    util::OwnedCounter deflate_shared;                // compressed room frames built (see routes.cpp)
+    util::OwnedCounter io_batches;                    // io_uring_enter calls for batched I/O
+    util::OwnedCounter io_batched_ops;                // sends and reads they carried
 };
 
 class Worker final : private pubsub::HubSink, private pubsub::FrameCompressor {

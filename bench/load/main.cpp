@@ -403,7 +403,7 @@ int main(int argc, char** argv) {
     for (char c : o.label)
         if (c != '"' && c != '\\' && static_cast<unsigned char>(c) >= 0x20) label += c;
     std::printf(
-        "JSON {\"mode\":\"%s\",\"label\":\"%s\",\"host\":\"%s\",\"port\":%u,\"path\":\"%s\",\"raw_tcp\":%s,"
+        "JSON {\"mode\":\"%s\",\"label\":\"%s\",\"host\":\"%s\",\"port\":%u,\"path\":\"%s\",\"raw_tcp\":%s,\"io_uring\":%s,"
         "\"threads\":%u,\"connections\":%u,\"depth\":%u,\"size\":%zu,\"binary\":%s,\"concurrency\":%u,"
         "\"close\":\"%s\",\"subscribers\":%u,\"publishers\":%u,\"rate\":%.0f,\"window\":%u,"
         "\"duration_s\":%.3f,\"setup_s\":%.3f,\"work\":\"%s\",\"count\":%" PRIu64 ",\"per_s\":%.1f,\"mb_per_s\":%.3f,"
@@ -419,7 +419,7 @@ int main(int argc, char** argv) {
         "\"deflate\":%s,\"deflate_conns\":%u,\"compressed_msgs\":%" PRIu64 ",\"inflate_sample\":%u,\"not_inflated\":%" PRIu64 ",\"payload\":\"%s\","
         "\"ws_bytes\":%" PRIu64 ",\"payload_bytes\":%" PRIu64 ",\"wire_ratio\":%.3f}\n",
         rb::mode_name(o.mode), label.c_str(), o.host.c_str(), o.port,
-        (o.mode == rb::Mode::broadcast ? o.sub_path : o.path).c_str(), o.raw_tcp ? "true" : "false", o.threads,
+        (o.mode == rb::Mode::broadcast ? o.sub_path : o.path).c_str(), o.raw_tcp ? "true" : "false", o.io_uring ? "true" : "false", o.threads,
         o.connections, o.depth, o.size_bytes, o.binary ? "true" : "false", o.concurrency,
         o.close_style == rb::CloseStyle::clean ? "clean" : "rst", o.subscribers, o.publishers, o.rate_per_publisher,
         o.window, secs, setup_s, noun, total.messages, rate, mb_s, total.published, total.cycles, p50, p90, p99, p999,

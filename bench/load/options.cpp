@@ -96,6 +96,9 @@ common:
   --warmup S                 seconds of load before measuring (default 1, max 60)
   --threads N                worker threads, each with its own epoll and share of connections (default 1)
   --pin CPU[,CPU...]         pin worker i to CPU list[i % n] (and the reporting thread to the first)
+  --io-uring on|off          on (default): the reads of one epoll wakeup's ready plain connections go in one
+                             io_uring_enter (not one recv per socket: keeps the generator's own core from
+                             being the bottleneck with many connections); off, or no io_uring: recv per socket
   --server-pid PID           read /proc/PID/stat utime+stime over the measured interval: server CPU-s and
                              work per server CPU-second; idle mode also reads RssAnon before/after
   --setup-timeout S          seconds to open all connections before giving up (default 60)
@@ -310,6 +313,12 @@ Options parse_options(int argc, char** argv) {
         else if (name == "--warmup") o.warmup_s = parse_double(f, need(), 0, max_warmup_s);
         else if (name == "--threads") o.threads = unsigned(parse_uint(f, need(), 1, max_threads));
         else if (name == "--pin") o.pin_cpus = parse_cpu_list(need());
+        else if (name == "--io-uring") {
+            const std::string_view v = need();
+            if (v == "on") o.io_uring = true;
+            else if (v == "off") o.io_uring = false;
+            else fail(f, "expected on or off", v);
+        }
         else if (name == "--server-pid") o.server_pid = int(parse_uint(f, need(), 1, 1u << 30));
         else if (name == "--setup-timeout") o.setup_timeout_s = unsigned(parse_uint(f, need(), 1, 600));
         else if (name == "--label") o.label = std::string(need());

@@ -24,6 +24,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <sched.h>
+#include <liburing.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -50,6 +51,10 @@ std::uint64_t now_ns() noexcept {
 namespace {
 
 constexpr std::size_t read_buffer_bytes = 256 * 1024;
+// --io-uring on: reads batched per wakeup, each connection into its own slice (a full slice means more may
+// be waiting: level-triggered epoll reports the socket again).
+constexpr unsigned read_group = 64;
+constexpr std::size_t read_slice_bytes = 64 * 1024;
 constexpr int max_events = 512;
 constexpr std::uint64_t connect_timeout_ns = 10'000'000'000ull;  // connect + handshake + close, per attempt
 constexpr std::uint64_t idle_poll_ns = 5'000'000;               // how soon a worker notices a phase change
@@ -76,6 +81,7 @@ struct Conn {
     Role role = Role::echo;
     State state = State::unused;
     bool want_out = false;  // EPOLLOUT registered
+    bool send_queued = false;  // --io-uring: an echo send of this connection is in the current batch
     bool got_close = false;
     std::uint8_t attempts = 0;
     std::uint32_t publisher = 0;  // global publisher index (publisher role)
@@ -153,7 +159,12 @@ private:
     void start_tls(Conn& c, std::uint32_t slot, std::uint64_t now);
     void tls_step(Conn& c, std::uint32_t slot, std::uint64_t now);
     void on_readable(Conn& c, std::uint32_t slot, std::uint64_t now);
-    bool consume(Conn& c, std::uint32_t slot, std::size_t len, std::uint64_t now);
+    bool took_read(Conn& c, std::uint32_t slot, ssize_t n, const std::uint8_t* p, std::uint64_t now);
+    void after_reads(Conn& c, std::uint32_t slot, std::uint64_t now);
+    bool batchable(const Conn& c, std::uint32_t events) const noexcept;
+    void run_reads(std::uint64_t now);
+    void run_sends();
+    bool consume(Conn& c, std::uint32_t slot, const std::uint8_t* p, std::size_t len, std::uint64_t now);
     bool setup_deflate(Conn& c, const DeflateAgreement& a);
     bool inflate_message(Conn& c);
     std::size_t compress(z_stream& d, const std::uint8_t* in, std::size_t n, std::vector<std::uint8_t>& out);
@@ -194,6 +205,23 @@ private:
     std::vector<Conn> conns_;
     std::vector<std::uint32_t> publishers_;  // slots holding publishers
     std::unique_ptr<std::uint8_t[]> rbuf_;
+    // --io-uring: the ring, the read slices, and this wakeup's batched reads
+    io_uring ring_{};
+    bool ring_ok_ = false;
+    std::unique_ptr<std::uint8_t[]> arena_;
+    struct PendingRead {
+        std::uint32_t slot;
+        std::uint32_t gen;
+        int res;
+    };
+    std::vector<PendingRead> reads_;
+    struct PendingSend {
+        std::uint32_t slot;
+        std::uint32_t gen;
+        int res;
+    };
+    std::vector<PendingSend> sends_;
+    bool batch_sends_ = false;  // while handling batched reads: echo replies join one io_uring_enter
     std::vector<std::uint8_t> echo_frames_;  // D+1 identical masked frames
     std::size_t frame_len_ = 0;
     std::uint8_t mask_[4] = {0x37, 0xfa, 0x21, 0x3d};
@@ -455,7 +483,51 @@ void Worker::queue_echo(Conn& c, std::uint32_t frames, std::uint64_t now) {
         ++c.ring_count;
     }
     c.owed += std::uint64_t(frames) * (c.deflate ? zframe_len_ : frame_len_);
-    flush(c, std::uint32_t(&c - conns_.data()));
+    const auto slot = std::uint32_t(&c - conns_.data());
+    if (batch_sends_ && !c.ssl && !c.deflate && !c.send_queued && !c.want_out && c.out_off == c.out.size()) {
+        // The first contiguous run of owed frames goes in the batch; run_sends() finishes the rest.
+        const std::size_t pos = std::size_t(c.sent_total % frame_len_);
+        const std::size_t len = std::size_t(std::min<std::uint64_t>(c.owed, echo_frames_.size() - pos));
+        if (io_uring_sqe* sqe = io_uring_get_sqe(&ring_)) {
+            io_uring_prep_send(sqe, c.fd, echo_frames_.data() + pos, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+            io_uring_sqe_set_data64(sqe, sends_.size());
+            sends_.push_back({slot, c.gen, -EAGAIN});
+            c.send_queued = true;
+            return;
+        }
+    }
+    flush(c, slot);
+}
+
+// The echo replies prepared while handling a read batch: one io_uring_enter, then whatever a send did not
+// take (short, EAGAIN, error) is left to flush(), which retries it or arms EPOLLOUT or fails the connection.
+void Worker::run_sends() {
+    if (sends_.empty()) return;
+    const unsigned want = unsigned(sends_.size());
+    int r;
+    do {
+        r = io_uring_submit_and_wait(&ring_, want);
+    } while (r == -EINTR);
+    unsigned got = 0;
+    while (r > 0 && got < unsigned(r)) {
+        io_uring_cqe* cqe = nullptr;
+        if (io_uring_wait_cqe(&ring_, &cqe) < 0) break;
+        sends_[io_uring_cqe_get_data64(cqe)].res = cqe->res;
+        io_uring_cqe_seen(&ring_, cqe);
+        ++got;
+    }
+    if (got != want) ring_ok_ = false;  // not all ran: those report -EAGAIN and flush() sends them itself
+    for (const PendingSend& ps : sends_) {
+        Conn& c = conns_[ps.slot];
+        c.send_queued = false;
+        if (c.fd < 0 || c.gen != ps.gen) continue;
+        if (ps.res > 0) {
+            c.sent_total += std::uint64_t(ps.res);
+            c.owed -= std::uint64_t(ps.res);
+        }
+        if (c.owed > 0 || ps.res < 0) flush(c, ps.slot);
+    }
+    sends_.clear();
 }
 
 void Worker::queue_control(Conn& c, Opcode op, const std::uint8_t* payload, std::size_t len) {
@@ -633,28 +705,39 @@ void Worker::on_eof(Conn& c, std::uint32_t slot, std::uint64_t now) {
 void Worker::on_readable(Conn& c, std::uint32_t slot, std::uint64_t now) {
     for (;;) {
         ssize_t n = io_recv(c, rbuf_.get(), read_buffer_bytes);
-        if (n == 0) {
-            on_eof(c, slot, now);
-            return;
-        }
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EINTR) break;
-            if (c.role == Role::probe && c.state == State::closing) {  // reset after the close handshake
-                ++res_.unclean_closes;
-                close_conn(c, false);
-                if (measuring()) ++res_.cycles;
-                start_more(now);
-                return;
-            }
-            on_eof(c, slot, now);
-            return;
-        }
-        if (measuring()) res_.ws_bytes += std::uint64_t(n);
-        if (!consume(c, slot, std::size_t(n), now) || c.fd < 0) return;
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
+        if (!took_read(c, slot, n < 0 ? -errno : n, rbuf_.get(), now)) return;
         // Plain TCP: one recv per event (a short read means drained; level-triggered epoll covers the rest).
         // TLS: records OpenSSL already holds never wake epoll, so drain them now.
         if (!c.ssl || !SSL_has_pending(c.ssl)) break;
     }
+    after_reads(c, slot, now);
+}
+
+// One read's result: n bytes at p, 0 = EOF, or -errno (not EAGAIN). False: the connection is finished with
+// (closed, or it stops reading) and after_reads() must not run.
+bool Worker::took_read(Conn& c, std::uint32_t slot, ssize_t n, const std::uint8_t* p, std::uint64_t now) {
+    if (n == 0) {
+        on_eof(c, slot, now);
+        return false;
+    }
+    if (n < 0) {
+        if (c.role == Role::probe && c.state == State::closing) {  // reset after the close handshake
+            ++res_.unclean_closes;
+            close_conn(c, false);
+            if (measuring()) ++res_.cycles;
+            start_more(now);
+            return false;
+        }
+        on_eof(c, slot, now);
+        return false;
+    }
+    if (measuring()) res_.ws_bytes += std::uint64_t(n);
+    return consume(c, slot, p, std::size_t(n), now) && c.fd >= 0;
+}
+
+// After a connection's reads: echo frames owed for the replies, or other frames waiting to go.
+void Worker::after_reads(Conn& c, std::uint32_t slot, std::uint64_t now) {
     if (c.fd >= 0 && c.refill) {
         std::uint32_t k = c.refill;
         c.refill = 0;
@@ -664,9 +747,58 @@ void Worker::on_readable(Conn& c, std::uint32_t slot, std::uint64_t now) {
     }
 }
 
-// Handles len bytes at rbuf_: the upgrade response while handshaking, then frames. false: stop reading.
-bool Worker::consume(Conn& c, std::uint32_t slot, std::size_t len, std::uint64_t now) {
-    const std::uint8_t* p = rbuf_.get();
+// Only plain open connections with nothing but input to handle join the batch.
+bool Worker::batchable(const Conn& c, std::uint32_t events) const noexcept {
+    return ring_ok_ && !c.ssl && c.state == State::open && events == EPOLLIN;
+}
+
+// One io_uring_enter reads every connection of the batch into its own slice (MSG_DONTWAIT: never waits),
+// then each is handled as a plain recv would have been.
+void Worker::run_reads(std::uint64_t now) {
+    if (reads_.empty()) return;
+    for (std::size_t i = 0; i < reads_.size(); ++i) {
+        io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+        io_uring_prep_recv(sqe, conns_[reads_[i].slot].fd, arena_.get() + i * read_slice_bytes, read_slice_bytes,
+                           MSG_DONTWAIT);
+        io_uring_sqe_set_data64(sqe, i);
+        reads_[i].res = -EAGAIN;
+    }
+    const unsigned want = unsigned(reads_.size());
+    int r;
+    do {
+        r = io_uring_submit_and_wait(&ring_, want);
+    } while (r == -EINTR);
+    unsigned got = 0;
+    while (r > 0 && got < unsigned(r)) {
+        io_uring_cqe* cqe = nullptr;
+        if (io_uring_wait_cqe(&ring_, &cqe) < 0) break;
+        reads_[io_uring_cqe_get_data64(cqe)].res = cqe->res;
+        io_uring_cqe_seen(&ring_, cqe);
+        ++got;
+    }
+    if (got != want) {  // the kernel did not run them all: back to recv() for good (sockets still readable)
+        ring_ok_ = false;
+        reads_.clear();
+        return;
+    }
+    batch_sends_ = true;
+    for (std::size_t i = 0; i < reads_.size(); ++i) {
+        const PendingRead& pr = reads_[i];
+        Conn& c = conns_[pr.slot];
+        if (c.fd < 0 || c.gen != pr.gen) continue;
+        if (pr.res != -EAGAIN && pr.res != -EINTR &&
+            !took_read(c, pr.slot, pr.res, arena_.get() + i * read_slice_bytes, now))
+            continue;
+        after_reads(c, pr.slot, now);
+    }
+    batch_sends_ = false;
+    reads_.clear();
+    run_sends();
+}
+
+// Handles len bytes at p: the upgrade response while handshaking, then frames. false: stop reading.
+bool Worker::consume(Conn& c, std::uint32_t slot, const std::uint8_t* p, std::size_t len, std::uint64_t now) {
+    std::string rest;  // bytes after the 101 head
     if (c.state == State::handshaking) {
         c.response.append(reinterpret_cast<const char*>(p), len);
         std::size_t head = 0;
@@ -698,7 +830,7 @@ bool Worker::consume(Conn& c, std::uint32_t slot, std::size_t len, std::uint64_t
                 }
             }
         }
-        std::string rest = c.response.substr(head);
+        rest = c.response.substr(head);
         c.response = std::string();
         on_opened(c, now);
         if (c.role == Role::probe) {
@@ -717,7 +849,7 @@ bool Worker::consume(Conn& c, std::uint32_t slot, std::size_t len, std::uint64_t
             }
         }
         if (rest.empty()) return true;
-        std::memcpy(rbuf_.get(), rest.data(), rest.size());
+        p = reinterpret_cast<const std::uint8_t*>(rest.data());
         len = rest.size();
     }
     if (opt_.raw_tcp) feed_raw(c, p, len, now);
@@ -1164,6 +1296,16 @@ std::uint64_t Worker::next_wait_ns(std::uint64_t now) const {
 
 void Worker::run() {
     rbuf_ = std::make_unique<std::uint8_t[]>(read_buffer_bytes);
+    if (opt_.io_uring) {
+        const int r = io_uring_queue_init(read_group, &ring_, 0);
+        if (r == 0) {
+            ring_ok_ = true;
+            arena_ = std::make_unique<std::uint8_t[]>(read_group * read_slice_bytes);
+            reads_.reserve(read_group);
+        } else if (index_ == 0) {
+            std::fprintf(stderr, "roomcast-bench: io_uring unavailable (%s): one recv per socket\n", std::strerror(-r));
+        }
+    }
     zout_cap_ = std::max<std::size_t>(opt_.size_bytes, 64) + 1;
     if (opt_.deflate) zout_ = std::make_unique<std::uint8_t[]>(zout_cap_);
     expect_op_ = opt_.binary ? std::uint8_t(Opcode::binary) : std::uint8_t(Opcode::text);
@@ -1205,8 +1347,15 @@ void Worker::run() {
             std::uint64_t d = events[i].data.u64;
             auto slot = std::uint32_t(d);
             if (slot >= conns_.size() || conns_[slot].gen != std::uint32_t(d >> 32)) continue;  // stale
+            Conn& c = conns_[slot];
+            if (c.fd >= 0 && batchable(c, events[i].events)) {
+                reads_.push_back({slot, c.gen, 0});
+                if (reads_.size() == read_group) run_reads(now);
+                continue;
+            }
             on_event(slot, events[i].events, now);
         }
+        run_reads(now);
         if (!publishers_.empty()) tick_publishers(now);
         if (opt_.mode == Mode::connect ? in_flight_ < concurrency_ : phase_ == Phase::setup) start_more(now);
         if (now - last_timeout_scan_ns_ > 100'000'000u) {
@@ -1225,6 +1374,7 @@ void Worker::run() {
     }
     res_.still_open = open;
     ::close(epfd_);
+    if (ring_ok_ || arena_) io_uring_queue_exit(&ring_);
     if (inf_ready_) inflateEnd(&inf_);
     if (def_bits_) deflateEnd(&def_);
     if (session_) SSL_SESSION_free(session_);

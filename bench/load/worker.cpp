@@ -747,9 +747,11 @@ void Worker::after_reads(Conn& c, std::uint32_t slot, std::uint64_t now) {
     }
 }
 
-// Only plain open connections with nothing but input to handle join the batch.
+// Only plain connections with nothing but input to handle join the batch (the upgrade response, frames,
+// or the close handshake's reply and EOF).
 bool Worker::batchable(const Conn& c, std::uint32_t events) const noexcept {
-    return ring_ok_ && !c.ssl && c.state == State::open && events == EPOLLIN;
+    return ring_ok_ && !c.ssl && events == EPOLLIN &&
+           (c.state == State::open || c.state == State::handshaking || c.state == State::closing);
 }
 
 // One io_uring_enter reads every connection of the batch into its own slice (MSG_DONTWAIT: never waits),

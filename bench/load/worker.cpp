@@ -54,7 +54,7 @@ constexpr std::size_t read_buffer_bytes = 256 * 1024;
 // --io-uring on: reads batched per wakeup, each connection into its own slice (a full slice means more may
 // be waiting: level-triggered epoll reports the socket again).
 constexpr unsigned read_group = 64;
-constexpr std::size_t read_slice_bytes = 64 * 1024;
+constexpr std::size_t read_slice_bytes = read_buffer_bytes;  // as much as one plain recv() takes
 constexpr int max_events = 512;
 constexpr std::uint64_t connect_timeout_ns = 10'000'000'000ull;  // connect + handshake + close, per attempt
 constexpr std::uint64_t idle_poll_ns = 5'000'000;               // how soon a worker notices a phase change
@@ -164,6 +164,8 @@ private:
     bool batchable(const Conn& c, std::uint32_t events) const noexcept;
     void run_reads(std::uint64_t now);
     void run_sends();
+    template <class Done>
+    bool run_ring(unsigned want, Done&& done);
     bool consume(Conn& c, std::uint32_t slot, const std::uint8_t* p, std::size_t len, std::uint64_t now);
     bool setup_deflate(Conn& c, const DeflateAgreement& a);
     bool inflate_message(Conn& c);
@@ -499,11 +501,10 @@ void Worker::queue_echo(Conn& c, std::uint32_t frames, std::uint64_t now) {
     flush(c, slot);
 }
 
-// The echo replies prepared while handling a read batch: one io_uring_enter, then whatever a send did not
-// take (short, EAGAIN, error) is left to flush(), which retries it or arms EPOLLOUT or fails the connection.
-void Worker::run_sends() {
-    if (sends_.empty()) return;
-    const unsigned want = unsigned(sends_.size());
+// Submits the `want` prepared operations and waits for them; done(tag, result) for each. False if not all
+// of them ran (the ring is then not to be used again).
+template <class Done>
+bool Worker::run_ring(unsigned want, Done&& done) {
     int r;
     do {
         r = io_uring_submit_and_wait(&ring_, want);
@@ -512,11 +513,19 @@ void Worker::run_sends() {
     while (r > 0 && got < unsigned(r)) {
         io_uring_cqe* cqe = nullptr;
         if (io_uring_wait_cqe(&ring_, &cqe) < 0) break;
-        sends_[io_uring_cqe_get_data64(cqe)].res = cqe->res;
+        done(io_uring_cqe_get_data64(cqe), cqe->res);
         io_uring_cqe_seen(&ring_, cqe);
         ++got;
     }
-    if (got != want) ring_ok_ = false;  // not all ran: those report -EAGAIN and flush() sends them itself
+    return got == want;
+}
+
+// The echo replies prepared while handling a read batch: one io_uring_enter, then whatever a send did not
+// take (short, EAGAIN, error) is left to flush(), which retries it or arms EPOLLOUT or fails the connection.
+void Worker::run_sends() {
+    if (sends_.empty()) return;
+    if (!run_ring(unsigned(sends_.size()), [this](std::uint64_t i, int res) { sends_[i].res = res; }))
+        ring_ok_ = false;  // not all ran: those report -EAGAIN and flush() sends them itself
     for (const PendingSend& ps : sends_) {
         Conn& c = conns_[ps.slot];
         c.send_queued = false;
@@ -765,20 +774,8 @@ void Worker::run_reads(std::uint64_t now) {
         io_uring_sqe_set_data64(sqe, i);
         reads_[i].res = -EAGAIN;
     }
-    const unsigned want = unsigned(reads_.size());
-    int r;
-    do {
-        r = io_uring_submit_and_wait(&ring_, want);
-    } while (r == -EINTR);
-    unsigned got = 0;
-    while (r > 0 && got < unsigned(r)) {
-        io_uring_cqe* cqe = nullptr;
-        if (io_uring_wait_cqe(&ring_, &cqe) < 0) break;
-        reads_[io_uring_cqe_get_data64(cqe)].res = cqe->res;
-        io_uring_cqe_seen(&ring_, cqe);
-        ++got;
-    }
-    if (got != want) {  // the kernel did not run them all: back to recv() for good (sockets still readable)
+    if (!run_ring(unsigned(reads_.size()), [this](std::uint64_t i, int res) { reads_[i].res = res; })) {
+        // the kernel did not run them all: back to recv() for good (the sockets are still readable)
         ring_ok_ = false;
         reads_.clear();
         return;

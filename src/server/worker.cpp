@@ -945,6 +945,11 @@ void Worker::after_send(Connection& c, const iovec* iov, int count, std::size_t 
         sent = r > 0 ? static_cast<std::size_t>(r) : 0;
         if (sent == total) {
             if (c.close_when_sent) {
+                // MSG_MORE held the frame back for the FIN. Half-close before the close: a close() that
+                // finds unread input (a peer that sent more after its close frame) resets the connection
+                // and discards a held-back frame, while shutdown(SHUT_WR) sends frame and FIN at once.
+                // (Not through the ring: io_uring runs a shutdown on a worker thread, after the close.)
+                ::shutdown(c.fd, SHUT_WR);
                 close_now(c);
                 return;
             }
@@ -1184,10 +1189,11 @@ void Worker::start_close(Connection& c, std::uint16_t code, std::string_view rea
 }
 
 // Both close frames have been exchanged (the peer's arrived; ours is staged or already sent). On a plain
-// socket whose bytes are all with the kernel, the server closes the TCP connection first (§7.1.1) with
-// one close(): the kernel still delivers the close frame, then FIN. The peer sends nothing after its
-// close frame (§5.5.1), so no unread data can turn the close into a reset. With a backlog (or TLS, whose
-// close_notify goes first) the lingering path below waits for the bytes to leave.
+// socket whose bytes are all with the kernel, the server closes the TCP connection first (§7.1.1): the
+// kernel still delivers the close frame, then FIN. A peer should send nothing after its close frame
+// (§5.5.1); if it does, the unread input turns close() into a reset, so the frame must have left by then
+// (after_send() half-closes before closing a frame held back with MSG_MORE). With a backlog (or TLS,
+// whose close_notify goes first) the lingering path below waits for the bytes to leave.
 void Worker::close_handshake_done(Connection& c) noexcept {
     if (c.dead) return;
     if (c.tls) {
@@ -1196,7 +1202,7 @@ void Worker::close_handshake_done(Connection& c) noexcept {
     }
     c.state = ConnState::lingering;
     // The close frame joins the turn's batch when it can (else it is sent now), with MSG_MORE: the
-    // close() that follows once the kernel took all of it puts the FIN in the same segment (one packet
+    // shutdown() that follows once the kernel took all of it puts the FIN in the same segment (one packet
     // less per connection; if the frame is not all taken, the rest is written without MSG_MORE, which
     // pushes everything).
     flush_batched(c, true);

@@ -97,8 +97,9 @@ common:
   --threads N                worker threads, each with its own epoll and share of connections (default 1)
   --pin CPU[,CPU...]         pin worker i to CPU list[i % n] (and the reporting thread to the first)
   --io-uring on|off          on (default): the reads of one epoll wakeup's ready plain connections go in one
-                             io_uring_enter (not one recv per socket: keeps the generator's own core from
-                             being the bottleneck with many connections); off, or no io_uring: recv per socket
+                             io_uring_enter and the echo replies they produce in one more (not a recv and a
+                             send per socket: keeps the generator's own core from being the bottleneck with
+                             many connections); off, or no io_uring: recv and send per socket
   --server-pid PID           read /proc/PID/stat utime+stime over the measured interval: server CPU-s and
                              work per server CPU-second; idle mode also reads RssAnon before/after
   --setup-timeout S          seconds to open all connections before giving up (default 60)

@@ -74,7 +74,7 @@ struct Options {
     int server_pid = 0;              // --server-pid: server CPU and memory from /proc
     std::string label;               // --label: copied into the JSON line
     bool progress = true;            // --quiet turns the per-second stderr line off
-    bool io_uring = true;            // --io-uring: batch the reads of one wakeup (plain connections)
+    bool io_uring = true;            // --io-uring: batch one wakeup's reads and echo replies (plain)
     unsigned setup_timeout_s = 60;   // --setup-timeout: all connections must be open by then
 };
 

@@ -207,22 +207,17 @@ private:
     std::vector<Conn> conns_;
     std::vector<std::uint32_t> publishers_;  // slots holding publishers
     std::unique_ptr<std::uint8_t[]> rbuf_;
-    // --io-uring: the ring, the read slices, and this wakeup's batched reads
+    // --io-uring: the ring, the read slices, and this wakeup's batched reads and echo sends
     io_uring ring_{};
     bool ring_ok_ = false;
     std::unique_ptr<std::uint8_t[]> arena_;
-    struct PendingRead {
+    struct Pending {  // one batched operation: its connection (slot and generation) and its result
         std::uint32_t slot;
         std::uint32_t gen;
         int res;
     };
-    std::vector<PendingRead> reads_;
-    struct PendingSend {
-        std::uint32_t slot;
-        std::uint32_t gen;
-        int res;
-    };
-    std::vector<PendingSend> sends_;
+    std::vector<Pending> reads_;
+    std::vector<Pending> sends_;
     bool batch_sends_ = false;  // while handling batched reads: echo replies join one io_uring_enter
     std::vector<std::uint8_t> echo_frames_;  // D+1 identical masked frames
     std::size_t frame_len_ = 0;
@@ -526,7 +521,7 @@ void Worker::run_sends() {
     if (sends_.empty()) return;
     if (!run_ring(unsigned(sends_.size()), [this](std::uint64_t i, int res) { sends_[i].res = res; }))
         ring_ok_ = false;  // not all ran: those report -EAGAIN and flush() sends them itself
-    for (const PendingSend& ps : sends_) {
+    for (const Pending& ps : sends_) {
         Conn& c = conns_[ps.slot];
         c.send_queued = false;
         if (c.fd < 0 || c.gen != ps.gen) continue;
@@ -782,7 +777,7 @@ void Worker::run_reads(std::uint64_t now) {
     }
     batch_sends_ = true;
     for (std::size_t i = 0; i < reads_.size(); ++i) {
-        const PendingRead& pr = reads_[i];
+        const Pending& pr = reads_[i];
         Conn& c = conns_[pr.slot];
         if (c.fd < 0 || c.gen != pr.gen) continue;
         if (pr.res != -EAGAIN && pr.res != -EINTR &&

@@ -1,9 +1,10 @@
 // A statistics counter that one thread (its reactor) writes and any thread may read (/metrics).
 //
-// Why not std::atomic::fetch_add: a locked read-modify-write per message is a full barrier on x86
-// (it drains the store buffer); on the broadcast path, one per delivery measured ~20% of the server's
-// time. With a single writer, a relaxed load and store are enough: readers see some recent value,
-// never a torn one, and no update is lost.
+// Why not std::atomic::fetch_add: a locked read-modify-write per message is a full barrier on x86 (it
+// waits for the store buffer to drain); on the broadcast path, one per delivery stalled on the stores to
+// each subscriber's queue, and dropping it measured 3-5% more deliveries per server CPU-second. With a
+// single writer, a relaxed load and store are enough: readers see some recent value, never a torn one,
+// and no update is lost.
 #pragma once
 #include <atomic>
 #include <cstdint>
